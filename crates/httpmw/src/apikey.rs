@@ -1,0 +1,473 @@
+//! API-key authentication (spec/auth.md §1).
+//!
+//! Two layers: [`precheck`] resolves any presented credential near the top of the router
+//! and never rejects (so limiters can key by user, decisions.md 11); [`require_api_key`]
+//! sits on authenticated route groups, rejects missing or invalid credentials with 401,
+//! checks the user's status, and attaches the [`Actor`]. Authorization decisions happen
+//! later, in the store.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, StatusCode, Uri, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use gatehouse_rbac::{AllowList, Scope, ScopeName, Subject, subject::Membership};
+use gatehouse_sdk::{error::messages, gofmt::go_time_string};
+use gatehouse_store::{
+    Store, StoreError,
+    models::{ApiKey, AuthRow, MembershipJson, now},
+    system::system_restricted,
+};
+use uuid::Uuid;
+
+use crate::{error::ApiError, token};
+
+/// The session cookie, also the first token source.
+pub const SESSION_COOKIE: &str = "coder_session_token";
+pub const SESSION_TOKEN_HEADER: &str = "coder-session-token";
+
+/// What authentication needs from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct AuthState {
+    pub store: Store,
+    /// `<access URL>/.well-known/oauth-protected-resource`, for `WWW-Authenticate`.
+    pub resource_metadata_url: String,
+    /// `--disable-session-expiry-refresh`.
+    pub disable_session_expiry_refresh: bool,
+}
+
+/// An authenticated request: the key, its user and the subject decisions are made for.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub key: ApiKey,
+    pub username: String,
+    pub email: String,
+    pub status: String,
+    pub subject: Subject,
+}
+
+/// The request's actor, attached by [`require_api_key`].
+#[derive(Debug, Clone)]
+pub struct Actor(pub Arc<Authenticated>);
+
+impl Actor {
+    pub fn subject(&self) -> &Subject {
+        &self.0.subject
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        self.0.key.user_id
+    }
+}
+
+/// The result of validating whatever credential a request carried.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    NoToken,
+    Authenticated(Arc<Authenticated>),
+}
+
+/// The precheck's stored result (spec/auth.md §1.8).
+#[derive(Debug, Clone)]
+pub struct Prechecked(pub Arc<Result<Outcome, ApiError>>);
+
+/// Reads the token in Coder's order (spec/auth.md §1.1): cookie, `coder_session_token`
+/// query, `Coder-Session-Token` header, `Authorization: Bearer`, `access_token` query.
+pub fn token_from_request(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    if let Some(v) = cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) {
+        return Some(v.to_owned());
+    }
+    let query = uri.query().unwrap_or_default();
+    let query_param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if let Some(v) = query_param(SESSION_COOKIE).filter(|v| !v.is_empty()) {
+        return Some(v);
+    }
+    if let Some(v) = headers
+        .get(SESSION_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        return Some(v.to_owned());
+    }
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && v.len() > 7
+        && v.is_char_boundary(7)
+        && v[..7].eq_ignore_ascii_case("bearer ")
+    {
+        let t = v[7..].trim();
+        if !t.is_empty() {
+            return Some(t.to_owned());
+        }
+    }
+    query_param("access_token")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// Which `WWW-Authenticate` challenge a 401 carries (decisions.md 12).
+#[derive(Debug, Clone, Copy)]
+enum Challenge {
+    Missing,
+    Expired,
+    Invalid,
+}
+
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn unauthorized(state: &AuthState, challenge: Challenge, message: &str, detail: &str) -> ApiError {
+    let metadata = go_quote(&state.resource_metadata_url);
+    // RFC 6750 §3.1: a request with no credentials gets no error code.
+    let header = match challenge {
+        Challenge::Missing => format!("Bearer realm=\"coder\", resource_metadata={metadata}"),
+        Challenge::Expired | Challenge::Invalid => {
+            let description = match challenge {
+                Challenge::Expired => "The access token has expired",
+                _ => "The access token is invalid",
+            };
+            format!(
+                "Bearer realm=\"coder\", error=\"invalid_token\", error_description={}, resource_metadata={metadata}",
+                go_quote(description)
+            )
+        }
+    };
+    let mut err = ApiError::new(StatusCode::UNAUTHORIZED, message).with_detail(detail);
+    err.www_authenticate = Some(header);
+    err
+}
+
+/// What validation reads from a request: the presented token and the client address.
+/// Owned, so no `&Request` (whose body is not `Sync`) is held across an await.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub token: Option<String>,
+    pub ip: String,
+}
+
+impl RequestInfo {
+    pub fn of(req: &Request) -> RequestInfo {
+        RequestInfo {
+            token: token_from_request(req.headers(), req.uri()),
+            ip: req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "0.0.0.0".to_owned(), |ci| ci.0.ip().to_string()),
+        }
+    }
+}
+
+/// Validates the request's credential (spec/auth.md §1.3, steps 1–9).
+pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, ApiError> {
+    let Some(raw) = req.token.as_deref() else {
+        return Ok(Outcome::NoToken);
+    };
+    let (id, secret) = token::split(raw).map_err(|e| {
+        unauthorized(
+            state,
+            Challenge::Invalid,
+            messages::SIGNED_OUT,
+            &e.to_string(),
+        )
+    })?;
+    let system = system_restricted();
+    let row = match state.store.api_key_for_auth(system, id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            return Err(unauthorized(
+                state,
+                Challenge::Invalid,
+                messages::SIGNED_OUT,
+                "API key is invalid.",
+            ));
+        }
+        Err(StoreError::Unavailable(e)) => return Err(ApiError::unavailable().with_cause(e)),
+        Err(e) => {
+            return Err(ApiError::internal("Internal error fetching API key by id.").with_cause(e));
+        }
+    };
+    if !token::secret_matches(secret, &row.key.hashed_secret) {
+        return Err(unauthorized(
+            state,
+            Challenge::Invalid,
+            messages::SIGNED_OUT,
+            "API key secret is invalid.",
+        ));
+    }
+    let now = now();
+    if row.key.expires_at <= now {
+        let detail = format!(
+            "API key expired at {}.",
+            go_quote(&go_time_string(row.key.expires_at))
+        );
+        return Err(unauthorized(
+            state,
+            Challenge::Expired,
+            messages::SIGNED_OUT,
+            &detail,
+        ));
+    }
+    let row = bookkeeping(state, row, now, &req.ip).await?;
+    let subject = subject_for(&row)
+        .map_err(|e| ApiError::internal("Internal error fetching user's roles.").with_cause(e))?;
+    Ok(Outcome::Authenticated(Arc::new(Authenticated {
+        key: row.key,
+        username: row.username,
+        email: row.email,
+        status: row.status,
+        subject,
+    })))
+}
+
+/// The hourly `last_used` / sliding-expiry write (spec/auth.md §1.5; decisions.md 5:
+/// `token` and OAuth2 keys keep a fixed expiry).
+async fn bookkeeping(
+    state: &AuthState,
+    mut row: AuthRow,
+    now: DateTime<Utc>,
+    ip: &str,
+) -> Result<AuthRow, ApiError> {
+    let hour = TimeDelta::hours(1);
+    let mut changed = false;
+    if now - row.key.last_used > hour {
+        row.key.last_used = now;
+        row.key.ip_address = ip.to_owned();
+        changed = true;
+    }
+    let slides = !state.disable_session_expiry_refresh
+        && !matches!(row.key.login_type.as_str(), "token" | "oauth2_provider_app");
+    if slides {
+        let lifetime = TimeDelta::seconds(row.key.lifetime_seconds);
+        if row.key.expires_at - now <= lifetime - hour {
+            row.key.expires_at = now + lifetime;
+            changed = true;
+        }
+    }
+    if changed {
+        state
+            .store
+            .record_api_key_use(
+                system_restricted(),
+                &row.key,
+                row.key.last_used,
+                row.key.expires_at,
+                &row.key.ip_address,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
+                e => ApiError::internal("API key couldn't update.").with_cause(e),
+            })?;
+    }
+    Ok(row)
+}
+
+/// Builds the user's subject with the key's effective scope (spec/auth.md §1.6, §2.2, §3.4).
+fn subject_for(row: &AuthRow) -> Result<Subject, String> {
+    let names = row
+        .key
+        .scopes
+        .iter()
+        .map(|s| ScopeName::parse(s).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let allow_list = AllowList::parse(&row.key.allow_list).map_err(|e| e.to_string())?;
+    let scope = Arc::new(Scope::from_key(&names, &allow_list));
+    let memberships: Vec<MembershipJson> =
+        serde_json::from_str(&row.memberships).map_err(|e| format!("memberships: {e}"))?;
+    let memberships: Vec<Membership> = memberships
+        .into_iter()
+        .map(|m| Membership {
+            org: m.org,
+            roles: m.roles,
+            default_roles: m.defaults,
+            service_account: row.is_service_account,
+        })
+        .collect();
+    let groups: Vec<Uuid> =
+        serde_json::from_str(&row.group_ids).map_err(|e| format!("groups: {e}"))?;
+    Subject::for_user(
+        row.key.user_id,
+        row.username.clone(),
+        &row.rbac_roles,
+        &memberships,
+        groups,
+        scope,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Resolves the credential once per request and stores the result; never rejects.
+pub async fn precheck(
+    State(state): State<Arc<AuthState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let info = RequestInfo::of(&req);
+    let outcome = validate(&state, &info).await;
+    req.extensions_mut().insert(Prechecked(Arc::new(outcome)));
+    next.run(req).await
+}
+
+/// Rejects requests without a valid credential or an active user, then attaches the actor.
+pub async fn require_api_key(
+    State(state): State<Arc<AuthState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let outcome = match req.extensions().get::<Prechecked>() {
+        Some(p) => p.0.as_ref().clone(),
+        None => {
+            let info = RequestInfo::of(&req);
+            validate(&state, &info).await
+        }
+    };
+    let auth = match outcome {
+        Err(err) => return err.into_response(),
+        Ok(Outcome::NoToken) => {
+            return unauthorized(
+                &state,
+                Challenge::Missing,
+                messages::SIGNED_OUT,
+                "Cookie \"coder_session_token\" or query parameter must be provided.",
+            )
+            .into_response();
+        }
+        Ok(Outcome::Authenticated(auth)) => auth,
+    };
+    let auth = match auth.status.as_str() {
+        "active" => auth,
+        // Dormant users come back to life on their first authenticated request
+        // (spec/auth.md §1.7 step 2).
+        "dormant" => match state
+            .store
+            .update_user_status(system_restricted(), auth.key.user_id, "active")
+            .await
+        {
+            Ok(_) => Arc::new(Authenticated {
+                key: auth.key.clone(),
+                username: auth.username.clone(),
+                email: auth.email.clone(),
+                status: "active".to_owned(),
+                subject: auth.subject.clone(),
+            }),
+            Err(StoreError::Unavailable(e)) => {
+                return ApiError::unavailable().with_cause(e).into_response();
+            }
+            Err(e) => {
+                return ApiError::internal("update user status.")
+                    .with_cause(e)
+                    .into_response();
+            }
+        },
+        status => {
+            let message = format!(
+                "User is not active (status = {}). Contact an admin to reactivate your account.",
+                go_quote(status)
+            );
+            return unauthorized(&state, Challenge::Invalid, &message, "").into_response();
+        }
+    };
+    req.extensions_mut().insert(Actor(auth));
+    next.run(req).await
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        // Only reachable on a route without `require_api_key`: a wiring bug, not a
+        // client error.
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("No authenticated actor on this route."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn token_sources_in_coder_order() {
+        let uri: Uri = "/x?coder_session_token=query&access_token=%20access%20"
+            .parse()
+            .unwrap();
+        let all = headers(&[
+            ("cookie", "a=b; coder_session_token=cookie"),
+            ("coder-session-token", "header"),
+            ("authorization", "Bearer bearer"),
+        ]);
+        assert_eq!(token_from_request(&all, &uri).as_deref(), Some("cookie"));
+        let no_cookie = headers(&[
+            ("coder-session-token", "header"),
+            ("authorization", "Bearer b"),
+        ]);
+        assert_eq!(
+            token_from_request(&no_cookie, &uri).as_deref(),
+            Some("query")
+        );
+        let plain: Uri = "/x".parse().unwrap();
+        assert_eq!(
+            token_from_request(&no_cookie, &plain).as_deref(),
+            Some("header")
+        );
+        let bearer = headers(&[("authorization", "bEaReR   tok  ")]);
+        assert_eq!(token_from_request(&bearer, &plain).as_deref(), Some("tok"));
+        let basic = headers(&[("authorization", "Basic abc")]);
+        assert_eq!(token_from_request(&basic, &plain), None);
+        let access: Uri = "/x?access_token=%20a%20".parse().unwrap();
+        assert_eq!(token_from_request(&basic, &access).as_deref(), Some("a"));
+        let bare = headers(&[("authorization", "Bearer")]);
+        assert_eq!(token_from_request(&bare, &plain), None);
+    }
+
+    #[test]
+    fn go_quoting_escapes_quotes_and_backslashes() {
+        assert_eq!(go_quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}

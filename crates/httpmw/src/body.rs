@@ -1,0 +1,42 @@
+//! Request bodies: JSON decoded with Coder's error messages (spec/types.md §0.2 rule 14).
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::StatusCode,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// JSON and form bodies are capped at 1 MiB (decisions.md 10).
+pub const JSON_BODY_LIMIT: usize = 1 << 20;
+
+/// A JSON request body. Malformed JSON or a wrong type is 400
+/// `Request body must be valid JSON.` with the parser's message as detail; an oversized
+/// body is 413.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
+            } else {
+                ApiError::bad_request("Request body must be valid JSON.")
+                    .with_detail(rejection.body_text())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(
+                ApiError::bad_request("Request body must be valid JSON.").with_detail("EOF")
+            );
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|err| {
+            ApiError::bad_request("Request body must be valid JSON.").with_detail(err.to_string())
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! `ApiError`: the one place an error becomes an HTTP response for `/api/v2`.
+//!
+//! The client sees `{message, detail?, validations?}` (Coder's `codersdk.Response`); the
+//! internal cause, when there is one, goes to the log and never to the client.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use gatehouse_sdk::{Response as Envelope, ValidationError, error::messages};
+use gatehouse_store::{Conflict, StoreError};
+
+/// Boxed so `Result<T, ApiError>` stays small on the happy path.
+#[derive(Debug, Clone)]
+pub struct ApiError(Box<ApiErrorParts>);
+
+#[derive(Debug, Clone)]
+pub struct ApiErrorParts {
+    pub status: StatusCode,
+    pub body: Envelope,
+    pub www_authenticate: Option<String>,
+    pub retry_after: Option<u32>,
+    /// Logged, never sent.
+    pub cause: Option<String>,
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ApiErrorParts;
+
+    fn deref(&self) -> &ApiErrorParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ApiErrorParts {
+        &mut self.0
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError(Box::new(ApiErrorParts {
+            status,
+            body: Envelope::message(message),
+            www_authenticate: None,
+            retry_after: None,
+            cause: None,
+        }))
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> ApiError {
+        self.body.detail = detail.into();
+        self
+    }
+
+    pub fn with_validation(
+        mut self,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ApiError {
+        self.body.validations.push(ValidationError {
+            field: field.into(),
+            detail: detail.into(),
+        });
+        self
+    }
+
+    pub fn with_cause(mut self, cause: impl std::fmt::Display) -> ApiError {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, messages::NOT_FOUND)
+    }
+
+    pub fn forbidden() -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, messages::FORBIDDEN)
+            .with_detail(messages::FORBIDDEN_DETAIL)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, messages::INTERNAL).with_detail(detail)
+    }
+
+    pub fn unavailable() -> ApiError {
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            messages::DATABASE_UNAVAILABLE,
+        );
+        err.retry_after = Some(5);
+        err
+    }
+
+    /// Maps a store error, with `context` as the 500 detail (the cause is logged only).
+    pub fn from_store(err: StoreError, context: &str) -> ApiError {
+        match err {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Forbidden => ApiError::forbidden(),
+            StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
+            StoreError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, conflict_message(c)),
+            other => ApiError::internal(context).with_cause(other),
+        }
+    }
+}
+
+fn conflict_message(c: Conflict) -> &'static str {
+    match c {
+        Conflict::Username | Conflict::Email => "User already exists.",
+        Conflict::TokenName => "A token with this name already exists.",
+        Conflict::FirstUser => "The initial user has already been created.",
+        Conflict::OrganizationName => "Organization already exists with that name.",
+        Conflict::Membership => "User is already an organization member.",
+        Conflict::Other => "The resource already exists.",
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        ApiError::from_store(err, "Internal error accessing the database.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let parts = *self.0;
+        if let Some(cause) = &parts.cause {
+            if parts.status.is_server_error() {
+                tracing::warn!(status = parts.status.as_u16(), cause = %cause, "request failed");
+            } else {
+                tracing::debug!(status = parts.status.as_u16(), cause = %cause, "request refused");
+            }
+        }
+        let mut res = json_response(parts.status, &parts.body);
+        if let Some(value) = parts
+            .www_authenticate
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = parts.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+/// Writes JSON as Coder does: `application/json; charset=utf-8`, `<`, `>`, `&` escaped,
+/// one trailing newline.
+pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut text = match serde_json::to_string(body) {
+        Ok(text) => text,
+        Err(err) => {
+            tracing::warn!(error = %err, "response did not serialize");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"message\":\"An internal server error occurred.\"}\n",
+            )
+                .into_response();
+        }
+    };
+    if text.contains(['<', '>', '&']) {
+        text = text
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
+    }
+    text.push('\n');
+    let mut res = (status, text).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    res
+}
+
+/// A JSON response with a status, written like every other API response.
+pub struct Json<T>(pub StatusCode, pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        json_response(self.0, &self.1)
+    }
+}

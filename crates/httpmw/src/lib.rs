@@ -1,0 +1,18 @@
+//! Gatehouse's HTTP gate: tower layers and axum extractors for request ids, panic
+//! recovery, bodies, errors, API-key authentication and path parameters. Nothing here
+//! knows about specific handlers.
+
+#![forbid(unsafe_code)]
+
+pub mod apikey;
+pub mod body;
+pub mod client_ip;
+pub mod error;
+pub mod params;
+pub mod recover;
+pub mod request_id;
+pub mod token;
+
+pub use apikey::{Actor, AuthState};
+pub use body::JsonBody;
+pub use error::{ApiError, Json};

@@ -1,0 +1,26 @@
+//! `{user}`: `me`, a UUID, or a username (spec/auth.md §6.2).
+
+use gatehouse_store::{Store, StoreError, models::User};
+use uuid::Uuid;
+
+use crate::{apikey::Actor, error::ApiError};
+
+/// Resolves `{user}` as the caller. Unknown and unreadable users are both 404.
+pub async fn resolve_user(store: &Store, actor: &Actor, raw: &str) -> Result<User, ApiError> {
+    if raw.is_empty() {
+        return Err(ApiError::bad_request("\"user\" must be provided."));
+    }
+    let subject = actor.subject();
+    let result = if raw == "me" {
+        store.user_by_id(subject, actor.user_id()).await
+    } else if let Ok(id) = Uuid::parse_str(raw) {
+        store.user_by_id(subject, id).await
+    } else {
+        store.user_by_username(subject, raw).await
+    };
+    result.map_err(|err| match err {
+        StoreError::NotFound | StoreError::Forbidden => ApiError::not_found(),
+        StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
+        other => ApiError::internal("Internal error fetching user.").with_cause(other),
+    })
+}

@@ -1,0 +1,12 @@
+//! Gatehouse wire types, shared by the server, the CLI and tests, and a typed client.
+//! Field names and order copy Coder's `codersdk` (spec/types.md).
+
+#![forbid(unsafe_code)]
+
+pub mod apikeys;
+pub mod client;
+pub mod error;
+pub mod gofmt;
+pub mod users;
+
+pub use error::{Response, ValidationError};

@@ -1,0 +1,6 @@
+//! HTTP handlers, one module per area of the API.
+
+pub mod apikeys;
+pub mod convert;
+pub mod scopes;
+pub mod users;

@@ -1,0 +1,83 @@
+//! Application state and start-up wiring shared by `gatehouse server`, tests and benches.
+
+use std::{path::Path, sync::Arc};
+
+use gatehouse_httpmw::AuthState;
+use gatehouse_store::{Db, Store, models::Organization, system::system_restricted};
+
+use crate::config::ServerConfig;
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<App>);
+
+#[derive(Debug)]
+pub struct App {
+    pub store: Store,
+    pub config: ServerConfig,
+    /// The access URL without a trailing slash, used byte-for-byte everywhere.
+    pub access_url: String,
+    pub default_org: Organization,
+    pub auth: Arc<AuthState>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// Strips one trailing `/` (decisions.md 4).
+pub fn normalise_access_url(url: &str) -> String {
+    url.strip_suffix('/').unwrap_or(url).to_owned()
+}
+
+/// Opens the configured database: PostgreSQL when a URL is given, else SQLite in the
+/// data directory.
+pub async fn open_database(config: &ServerConfig) -> anyhow::Result<Db> {
+    match &config.postgres_url {
+        Some(url) => Ok(Db::postgres(url, None).await?),
+        None => {
+            let dir = config.data_dir();
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                anyhow::anyhow!("cannot create data directory {}: {e}", dir.display())
+            })?;
+            Ok(Db::sqlite(&dir.join("gatehouse.db")).await?)
+        }
+    }
+}
+
+/// Opens a SQLite database at an explicit path (tests, benches).
+pub async fn open_sqlite(path: &Path) -> anyhow::Result<Db> {
+    Ok(Db::sqlite(path).await?)
+}
+
+impl AppState {
+    /// Migrates the database, makes sure the default organization exists, and builds the
+    /// state. `access_url` must already be normalised.
+    pub async fn start(
+        db: Db,
+        config: ServerConfig,
+        access_url: String,
+    ) -> anyhow::Result<AppState> {
+        let store = Store::new(db);
+        store.migrate().await?;
+        let default_org = store
+            .ensure_default_organization(system_restricted())
+            .await?;
+        let auth = Arc::new(AuthState {
+            store: store.clone(),
+            resource_metadata_url: format!("{access_url}/.well-known/oauth-protected-resource"),
+            disable_session_expiry_refresh: config.disable_session_expiry_refresh,
+        });
+        Ok(AppState(Arc::new(App {
+            store,
+            config,
+            access_url,
+            default_org,
+            auth,
+        })))
+    }
+}

@@ -1,0 +1,126 @@
+//! Command line and environment, with Coder's flag and `CODER_*` names where Coder has
+//! them.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: the request gate for cloud development workspaces"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Gatehouse server.
+    Server(Box<ServerConfig>),
+    /// Log in to a Gatehouse deployment (creating the first user if there is none).
+    Login(crate::cli::login::LoginArgs),
+    /// Create, list and remove API tokens.
+    #[command(subcommand)]
+    Tokens(crate::cli::tokens::TokensCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// HTTP bind address of the server.
+    #[arg(long, env = "CODER_HTTP_ADDRESS", default_value = "127.0.0.1:3000")]
+    pub http_address: SocketAddr,
+
+    /// The URL users reach this deployment at. Defaults to http://<bound http address>.
+    #[arg(long, env = "CODER_ACCESS_URL")]
+    pub access_url: Option<url::Url>,
+
+    /// PostgreSQL connection URL. When absent, an embedded SQLite database in the data
+    /// directory is used.
+    #[arg(long, env = "CODER_PG_CONNECTION_URL", hide_env_values = true)]
+    pub postgres_url: Option<String>,
+
+    /// Where the embedded database and other state live.
+    #[arg(long, env = "CODER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Lifetime of browser and CLI login sessions.
+    #[arg(long, env = "CODER_SESSION_DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub session_duration: Duration,
+
+    /// Lifetime of tokens created without a lifetime.
+    #[arg(long, env = "CODER_DEFAULT_TOKEN_LIFETIME", default_value = "7d", value_parser = parse_duration)]
+    pub default_token_lifetime: Duration,
+
+    /// Longest lifetime a user may ask for.
+    #[arg(long, env = "CODER_MAX_TOKEN_LIFETIME", default_value = "876600h", value_parser = parse_duration)]
+    pub max_token_lifetime: Duration,
+
+    /// Longest lifetime an owner may ask for.
+    #[arg(long, env = "CODER_MAX_ADMIN_TOKEN_LIFETIME", default_value = "168h", value_parser = parse_duration)]
+    pub max_admin_token_lifetime: Duration,
+
+    /// Do not extend session expiry on use.
+    #[arg(
+        long,
+        env = "CODER_DISABLE_SESSION_EXPIRY_REFRESH",
+        default_value_t = false
+    )]
+    pub disable_session_expiry_refresh: bool,
+
+    /// Mark the session cookie Secure (always on when the access URL is https).
+    #[arg(long, env = "CODER_SECURE_AUTH_COOKIE", default_value_t = false)]
+    pub secure_auth_cookie: bool,
+
+    /// Log output format.
+    #[arg(long, env = "CODER_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `gatehouse=debug,info`.
+    #[arg(long, env = "CODER_LOG_FILTER", default_value = "info")]
+    pub log_filter: String,
+
+    /// How long to wait for in-flight requests on shutdown.
+    #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub graceful_shutdown_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// The data directory: the flag, else `gatehouse` under the user's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("gatehouse")
+        })
+    }
+
+    /// A configuration for tests and benchmarks: defaults, no data directory needed.
+    pub fn for_tests() -> ServerConfig {
+        ServerConfig {
+            http_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            access_url: url::Url::parse("http://gatehouse.test").ok(),
+            postgres_url: None,
+            data_dir: None,
+            session_duration: Duration::from_secs(24 * 3600),
+            default_token_lifetime: Duration::from_secs(7 * 86_400),
+            max_token_lifetime: Duration::from_secs(876_600 * 3600),
+            max_admin_token_lifetime: Duration::from_secs(168 * 3600),
+            disable_session_expiry_refresh: false,
+            secure_auth_cookie: false,
+            log_format: LogFormat::Human,
+            log_filter: "info".to_owned(),
+            graceful_shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The Gatehouse server: configuration, router, handlers and the `gatehouse` CLI.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod openapi;
+pub mod password;
+pub mod router;
+pub mod serve;
+pub mod validate;

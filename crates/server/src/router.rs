@@ -1,0 +1,104 @@
+//! The router: every `/api/v2` route and its OpenAPI operation come from one list
+//! (`utoipa_axum::routes!`), so the two cannot drift.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, StatusCode, header},
+    middleware::{from_fn, from_fn_with_state},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use gatehouse_httpmw::{
+    Json,
+    apikey::{precheck, require_api_key},
+    body::JSON_BODY_LIMIT,
+    recover::panic_response,
+    request_id::attach_request_id,
+};
+use gatehouse_sdk::{Response as Envelope, error::messages};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    api::{apikeys, scopes, users},
+    app::AppState,
+    openapi::ApiDoc,
+};
+
+/// Routes anyone may call.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(users::first_user_status, users::create_first_user))
+        .routes(routes!(users::login))
+        .routes(routes!(scopes::external_scopes))
+}
+
+/// Routes that need a valid credential.
+fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(users::logout))
+        .routes(routes!(users::create_user))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::suspend_user))
+        .routes(routes!(users::activate_user))
+        .routes(routes!(apikeys::create_token, apikeys::list_tokens))
+        .routes(routes!(apikeys::token_config))
+        .routes(routes!(apikeys::token_by_name))
+        .routes(routes!(apikeys::create_session_key))
+        .routes(routes!(apikeys::key_by_id, apikeys::delete_key))
+        .routes(routes!(apikeys::expire_key))
+        .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
+}
+
+/// The OpenAPI document of every routed operation.
+pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .merge(public_routes())
+        .merge(authenticated_routes(app))
+        .into_openapi()
+}
+
+async fn healthz() -> &'static str {
+    "OK"
+}
+
+async fn route_not_found() -> Json<Envelope> {
+    Json(
+        StatusCode::NOT_FOUND,
+        Envelope::message(messages::ROUTE_NOT_FOUND),
+    )
+}
+
+/// Builds the whole application: routes, then the gate's layers around them.
+pub fn build(app: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(public_routes())
+        .merge(authenticated_routes(&app))
+        .split_for_parts();
+    let doc_json: Arc<str> = serde_json::to_string(&doc)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into();
+    let serve_doc = move || {
+        let doc_json = doc_json.clone();
+        async move {
+            let mut res: Response = doc_json.to_string().into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            res
+        }
+    };
+    api.route("/api/v2/openapi.json", get(serve_doc))
+        .route("/healthz", get(healthz))
+        .fallback(route_not_found)
+        .with_state(app.clone())
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(from_fn_with_state(app.auth.clone(), precheck))
+        .layer(from_fn(attach_request_id))
+        .layer(CatchPanicLayer::custom(panic_response))
+}

@@ -1,0 +1,100 @@
+//! `gatehouse server`: logging, database, listener, graceful shutdown.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    app::{AppState, normalise_access_url, open_database},
+    config::{LogFormat, ServerConfig},
+    router,
+};
+
+fn init_logging(config: &ServerConfig) {
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the access URL is the server's one line of user output"
+)]
+fn announce(access_url: &str) {
+    println!("Started HTTP listener at {access_url}");
+    println!();
+    println!("View the Web UI:");
+    println!("{access_url}");
+}
+
+/// Runs until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    init_logging(&config);
+    let db = open_database(&config)
+        .await
+        .with_context(|| match &config.postgres_url {
+            Some(_) => {
+                "cannot connect to PostgreSQL (--postgres-url / CODER_PG_CONNECTION_URL)".to_owned()
+            }
+            None => format!(
+                "cannot open the SQLite database in {}",
+                config.data_dir().display()
+            ),
+        })?;
+    tracing::info!(backend = db.backend(), "database ready");
+    let listener = TcpListener::bind(config.http_address)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_address))?;
+    let bound = listener.local_addr()?;
+    let access_url = normalise_access_url(
+        &config
+            .access_url
+            .as_ref()
+            .map_or_else(|| format!("http://{bound}"), ToString::to_string),
+    );
+    let grace = config.graceful_shutdown_timeout;
+    let state = AppState::start(db.clone(), config, access_url.clone()).await?;
+    let app = router::build(state);
+    tracing::info!(address = %bound, access_url = %access_url, "listening");
+    announce(&access_url);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal());
+    server.await.context("server error")?;
+    tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
+    tokio::time::timeout(grace, db.close()).await.ok();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

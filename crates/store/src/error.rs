@@ -1,0 +1,92 @@
+//! The store's one error type. Connection-level failures are `Unavailable` so the HTTP
+//! layer answers 503 (decisions.md 14); nothing here is ever turned into "not found"
+//! except an actual missing row or a denied read.
+
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    Username,
+    Email,
+    TokenName,
+    FirstUser,
+    OrganizationName,
+    Membership,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The subject may read the object but not do this action to it.
+    #[error("forbidden")]
+    Forbidden,
+    #[error("unique constraint violated: {0:?}")]
+    Conflict(Conflict),
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        match &err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err),
+            sqlx::Error::Database(db) => {
+                if db.is_unique_violation() {
+                    return StoreError::Conflict(conflict_of(db.constraint(), db.message()));
+                }
+                // SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6) past the busy timeout.
+                // PostgreSQL: class 08 (connection exception), 57P0x (shutdown / cannot connect now).
+                let code = db.code().unwrap_or_default();
+                let busy = matches!(code.as_ref(), "5" | "6" | "517" | "262")
+                    || code.starts_with("08")
+                    || code.starts_with("57P0");
+                if busy {
+                    StoreError::Unavailable(err)
+                } else {
+                    StoreError::Database(err)
+                }
+            }
+            _ => StoreError::Database(err),
+        }
+    }
+}
+
+fn conflict_of(constraint: Option<&str>, message: &str) -> Conflict {
+    let text = constraint.unwrap_or(message);
+    let has = |needle: &str| text.contains(needle) || message.contains(needle);
+    if has("first_user_claim") {
+        Conflict::FirstUser
+    } else if has("idx_users_username") {
+        Conflict::Username
+    } else if has("idx_users_email") {
+        Conflict::Email
+    } else if has("idx_api_keys_token_name") || has("token_name") {
+        Conflict::TokenName
+    } else if has("idx_organizations_name") {
+        Conflict::OrganizationName
+    } else if has("organization_members") {
+        Conflict::Membership
+    } else {
+        Conflict::Other
+    }
+}
+
+impl From<gatehouse_rbac::Denied> for StoreError {
+    fn from(_: gatehouse_rbac::Denied) -> StoreError {
+        StoreError::Forbidden
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

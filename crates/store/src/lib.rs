@@ -1,0 +1,39 @@
+//! The Gatehouse data layer: one API over embedded SQLite and PostgreSQL.
+//!
+//! Every public method takes the acting [`Subject`](gatehouse_rbac::Subject) and
+//! authorizes before it reads or writes; background work and authentication act as named
+//! system subjects ([`system`]). SQL never leaves this crate.
+
+#![forbid(unsafe_code)]
+
+mod authz;
+pub mod db;
+pub mod error;
+pub mod models;
+pub mod queries;
+
+pub use db::Db;
+pub use error::{Conflict, Result, StoreError};
+pub use gatehouse_rbac::system;
+pub use queries::{organizations::DEFAULT_ORGANIZATION_NAME, users::FirstUserError};
+
+/// The store: a database and the authorization that guards it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Wraps a connected database; call [`Store::migrate`] before use.
+    pub fn new(db: Db) -> Store {
+        Store { db }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        self.db.migrate().await
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}

@@ -1,0 +1,266 @@
+//! API keys: creation, the authentication lookup, the hourly usage write, and the
+//! token-management queries.
+
+use chrono::{DateTime, Utc};
+use gatehouse_rbac::{Action, Object, Subject};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::{
+    Store,
+    authz::{allowed, check, check_or_hide},
+    db::{Db, on_db},
+    error::{Result, StoreError},
+    models::{ApiKey, ApiKeyWithOwner, AuthRow, NewApiKey, epoch, now},
+};
+
+macro_rules! key_columns {
+    () => {
+        "k.id, k.hashed_secret, k.user_id, k.last_used, k.expires_at, k.created_at, k.updated_at, \
+         k.login_type, k.lifetime_seconds, k.ip_address, k.token_name, k.scopes, k.allow_list"
+    };
+}
+
+/// The hot path: key, user, memberships and groups in one round trip. The aggregate
+/// functions differ between the dialects, so this is the one query with two texts.
+const AUTH_ROW_SQLITE: &str = "SELECT k.id, k.hashed_secret, k.user_id, k.last_used, k.expires_at, \
+    k.created_at, k.updated_at, k.login_type, k.lifetime_seconds, k.ip_address, k.token_name, \
+    k.scopes, k.allow_list, u.username, u.email, u.status, u.rbac_roles, u.is_service_account, \
+    u.deleted AS user_deleted, \
+    (SELECT json_group_array(json_object('org', lower(hex(m.organization_id)), 'roles', json(m.roles), \
+        'defaults', json(o.default_org_member_roles))) \
+     FROM organization_members m JOIN organizations o ON o.id = m.organization_id \
+     WHERE m.user_id = u.id AND o.deleted = FALSE) AS memberships, \
+    (SELECT json_group_array(lower(hex(g.group_id))) FROM group_members g WHERE g.user_id = u.id) AS group_ids \
+    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1";
+
+const AUTH_ROW_POSTGRES: &str = "SELECT k.id, k.hashed_secret, k.user_id, k.last_used, k.expires_at, \
+    k.created_at, k.updated_at, k.login_type, k.lifetime_seconds, k.ip_address, k.token_name, \
+    k.scopes, k.allow_list, u.username, u.email, u.status, u.rbac_roles, u.is_service_account, \
+    u.deleted AS user_deleted, \
+    COALESCE((SELECT json_agg(json_build_object('org', m.organization_id, 'roles', m.roles, \
+        'defaults', o.default_org_member_roles))::text \
+     FROM organization_members m JOIN organizations o ON o.id = m.organization_id \
+     WHERE m.user_id = u.id AND o.deleted = FALSE), '[]') AS memberships, \
+    COALESCE((SELECT json_agg(g.group_id)::text FROM group_members g WHERE g.user_id = u.id), '[]') AS group_ids \
+    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1";
+
+impl Store {
+    /// Inserts a key for `key.user_id`. Keys cannot be created for deleted users.
+    pub async fn insert_api_key(&self, subject: &Subject, key: NewApiKey) -> Result<ApiKey> {
+        check_or_hide(subject, Action::Read, &Object::user(key.user_id))?;
+        check(subject, Action::Create, &Object::api_key(key.user_id))?;
+        let now = now();
+        on_db!(&self.db, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let live: Option<bool> = sqlx::query_scalar("SELECT deleted FROM users WHERE id = $1")
+                .bind(key.user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if live != Some(false) {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(
+                "INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, created_at, \
+                 updated_at, login_type, lifetime_seconds, ip_address, token_name, scopes, allow_list) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&key.id)
+            .bind(&key.hashed_secret)
+            .bind(key.user_id)
+            .bind(epoch())
+            .bind(key.expires_at)
+            .bind(now)
+            .bind(&key.login_type)
+            .bind(key.lifetime_seconds)
+            .bind(&key.ip_address)
+            .bind(&key.token_name)
+            .bind(Json(&key.scopes))
+            .bind(Json(&key.allow_list))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        self.api_key_unchecked(&key.id).await
+    }
+
+    async fn api_key_unchecked(&self, id: &str) -> Result<ApiKey> {
+        let sql = concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys k WHERE k.id = $1"
+        );
+        on_db!(&self.db, read, |pool| {
+            sqlx::query_as::<_, ApiKey>(sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// The authentication lookup: one query for key, user, memberships and groups.
+    /// `Ok(None)` when no key has this id.
+    pub async fn api_key_for_auth(&self, subject: &Subject, id: &str) -> Result<Option<AuthRow>> {
+        let row = match &self.db {
+            Db::Sqlite { read, .. } => {
+                sqlx::query_as::<_, AuthRow>(AUTH_ROW_SQLITE)
+                    .bind(id)
+                    .fetch_optional(read)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as::<_, AuthRow>(AUTH_ROW_POSTGRES)
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+            }
+        }?;
+        match row {
+            Some(row) => {
+                check(subject, Action::Read, &Object::api_key(row.key.user_id))?;
+                Ok(Some(row))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The hourly bookkeeping write: key usage and expiry, and the user's `last_seen_at`,
+    /// in one transaction.
+    pub async fn record_api_key_use(
+        &self,
+        subject: &Subject,
+        key: &ApiKey,
+        last_used: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        ip_address: &str,
+    ) -> Result<()> {
+        check(subject, Action::Update, &Object::api_key(key.user_id))?;
+        check(subject, Action::Update, &Object::user(key.user_id))?;
+        let now = now();
+        on_db!(&self.db, write, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE api_keys SET last_used = $2, expires_at = $3, ip_address = $4, updated_at = $5 WHERE id = $1",
+            )
+            .bind(&key.id)
+            .bind(last_used)
+            .bind(expires_at)
+            .bind(ip_address)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE users SET last_seen_at = $2, updated_at = $2 WHERE id = $1")
+                .bind(key.user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// `token` keys of one user (or of every user with `all_users`), filtered to what the
+    /// subject may read, oldest first.
+    pub async fn list_tokens(
+        &self,
+        subject: &Subject,
+        user_id: Uuid,
+        all_users: bool,
+        include_expired: bool,
+    ) -> Result<Vec<ApiKeyWithOwner>> {
+        let sql = concat!(
+            "SELECT ",
+            key_columns!(),
+            ", u.username FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.login_type = 'token' AND ($1 OR k.user_id = $2) ORDER BY k.created_at, k.id"
+        );
+        let rows = on_db!(&self.db, read, |pool| {
+            sqlx::query_as::<_, ApiKeyWithOwner>(sql)
+                .bind(all_users)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await
+        })?;
+        let now = now();
+        Ok(rows
+            .into_iter()
+            .filter(|r| include_expired || r.key.expires_at > now)
+            .filter(|r| allowed(subject, Action::Read, &Object::api_key(r.key.user_id)))
+            .collect())
+    }
+
+    /// One key of a user, by id.
+    pub async fn api_key_by_id(
+        &self,
+        subject: &Subject,
+        user_id: Uuid,
+        id: &str,
+    ) -> Result<ApiKey> {
+        let key = self.api_key_unchecked(id).await?;
+        if key.user_id != user_id {
+            return Err(StoreError::NotFound);
+        }
+        check_or_hide(subject, Action::Read, &Object::api_key(key.user_id))?;
+        Ok(key)
+    }
+
+    /// One `token` key of a user, by name.
+    pub async fn api_key_by_name(
+        &self,
+        subject: &Subject,
+        user_id: Uuid,
+        name: &str,
+    ) -> Result<ApiKey> {
+        let sql = concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys k WHERE k.user_id = $1 AND k.token_name = $2 AND k.login_type = 'token'"
+        );
+        let key = on_db!(&self.db, read, |pool| {
+            sqlx::query_as::<_, ApiKey>(sql)
+                .bind(user_id)
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        check_or_hide(subject, Action::Read, &Object::api_key(key.user_id))?;
+        Ok(key)
+    }
+
+    pub async fn delete_api_key(&self, subject: &Subject, user_id: Uuid, id: &str) -> Result<()> {
+        let key = self.api_key_by_id(subject, user_id, id).await?;
+        check_or_hide(subject, Action::Delete, &Object::api_key(key.user_id))?;
+        let done = on_db!(&self.db, write, |pool| {
+            sqlx::query("DELETE FROM api_keys WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Sets `expires_at` = now unless the key has already expired.
+    pub async fn expire_api_key(&self, subject: &Subject, user_id: Uuid, id: &str) -> Result<()> {
+        let key = self.api_key_by_id(subject, user_id, id).await?;
+        check_or_hide(subject, Action::Update, &Object::api_key(key.user_id))?;
+        let now = now();
+        if key.expires_at <= now {
+            return Ok(());
+        }
+        on_db!(&self.db, write, |pool| {
+            sqlx::query("UPDATE api_keys SET expires_at = $2, updated_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+}
