@@ -200,17 +200,21 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
             &e.to_string(),
         )
     })?;
+    let invalid = || {
+        unauthorized(
+            state,
+            Challenge::Invalid,
+            messages::SIGNED_OUT,
+            "API key is invalid.",
+        )
+    };
+    if !token::plausible_id(id) {
+        return Err(invalid());
+    }
     let system = system_restricted();
     let row = match state.store.api_key_for_auth(system, id).await {
         Ok(Some(row)) => row,
-        Ok(None) => {
-            return Err(unauthorized(
-                state,
-                Challenge::Invalid,
-                messages::SIGNED_OUT,
-                "API key is invalid.",
-            ));
-        }
+        Ok(None) => return Err(invalid()),
         Err(StoreError::Unavailable(e)) => return Err(ApiError::unavailable().with_cause(e)),
         Err(e) => {
             return Err(ApiError::internal("Internal error fetching API key by id.").with_cause(e));

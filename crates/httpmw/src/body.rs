@@ -30,10 +30,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     .with_detail(rejection.body_text())
             }
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(
-                ApiError::bad_request("Request body must be valid JSON.").with_detail("EOF")
-            );
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => {
+                return Err(
+                    ApiError::bad_request("Request body must be valid JSON.").with_detail("EOF")
+                );
+            }
+            // Every request body is an object; serde would otherwise accept `[]` for a
+            // struct whose fields all have defaults.
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(ApiError::bad_request("Request body must be valid JSON.")
+                    .with_detail("the request body must be a JSON object"));
+            }
         }
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|err| {
             ApiError::bad_request("Request body must be valid JSON.").with_detail(err.to_string())

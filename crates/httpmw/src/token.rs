@@ -83,6 +83,12 @@ pub fn split(token: &str) -> Result<(&str, &str), FormatError> {
     Ok((id, secret))
 }
 
+/// Whether an id could have been generated here. Anything else is answered "API key is
+/// invalid." without a database round trip.
+pub fn plausible_id(id: &str) -> bool {
+    id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +122,11 @@ mod tests {
             split("1f0c4f54-6b1e-4a0c-9d3e-2f7a8f1b2c3d"),
             Err(FormatError::Parts(5))
         );
-        // Lengths are bytes, so multi-byte input cannot sneak past.
-        assert!(split("ééééé-1234567890123456789012").is_err());
+        // Lengths are bytes (as in Coder); such an id can never exist, see `plausible_id`.
+        assert_eq!(
+            split("ééééé-1234567890123456789012").map(|(id, _)| plausible_id(id)),
+            Ok(false)
+        );
+        assert!(plausible_id("AbC0123xyz"));
     }
 }

@@ -1,1 +1,15 @@
+//! The server's one integration-test binary: modules mirror the routes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod apikeys;
+mod auth;
+mod dump;
+mod errors;
+mod harness;
+mod openapi;
+mod users;

@@ -121,8 +121,8 @@ impl Store {
         on_db!(&self.db, write, |pool| {
             let mut tx = pool.begin().await?;
             for org in &user.organization_ids {
-                let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM organizations WHERE id = $1 AND deleted = FALSE",
+                let found: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM organizations WHERE id = $1 AND deleted = FALSE",
                 )
                 .bind(org)
                 .fetch_optional(&mut *tx)

@@ -1,0 +1,60 @@
+//! Cross-cutting answers: unknown routes, request ids, health, database outages.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::{harness::TestApp, on_both_backends};
+
+on_both_backends!(
+    unknown_routes_are_json_404,
+    request_ids_are_fresh_uuids,
+    health_is_ok,
+    database_outage_is_503_not_401
+);
+
+async fn unknown_routes_are_json_404(app: TestApp) {
+    for path in ["/api/v2/nope", "/api/v2/users/me/nope/deeper", "/whatever"] {
+        let res = app.get(path).send().await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(res.json(), json!({"message": "Route not found."}), "{path}");
+    }
+}
+
+async fn request_ids_are_fresh_uuids(app: TestApp) {
+    let a = app
+        .get("/healthz")
+        .header("x-coder-request-id", "spoofed")
+        .send()
+        .await;
+    let b = app.get("/healthz").send().await;
+    let a = a.header("x-coder-request-id").unwrap().to_owned();
+    let b = b.header("x-coder-request-id").unwrap().to_owned();
+    assert_ne!(a, "spoofed");
+    assert_ne!(a, b);
+    assert!(uuid::Uuid::parse_str(&a).is_ok());
+}
+
+async fn health_is_ok(app: TestApp) {
+    let res = app.get("/healthz").send().await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.text(), "OK");
+}
+
+async fn database_outage_is_503_not_401(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    app.state.store.db().close().await;
+    let res = app.get("/api/v2/users/me").token(&owner).send().await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(
+        res.json(),
+        json!({"message": "The database is temporarily unavailable. Please try again."})
+    );
+    assert!(res.header("retry-after").is_some());
+    let res = app.get("/api/v2/users/first").send().await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+}

@@ -1,0 +1,317 @@
+//! `TestApp`: a fresh database per test (a SQLite file, or a PostgreSQL schema when
+//! `TEST_POSTGRES_URL` is set), the real router, requests in process.
+
+use std::path::PathBuf;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode},
+};
+use chrono::{DateTime, Utc};
+use gatehouse_server::{app::AppState, config::ServerConfig, router};
+use gatehouse_store::Db;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const ACCESS_URL: &str = "http://gatehouse.test";
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "SomeSecurePassword!";
+
+/// Runs each named scenario once per backend: `<name>::sqlite` always, and
+/// `<name>::postgres` against `TEST_POSTGRES_URL` (the README's test command sets it).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$scenario($crate::harness::TestApp::sqlite().await).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(app) = $crate::harness::TestApp::postgres().await {
+                        super::$scenario(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub sqlite_path: Option<PathBuf>,
+    /// (url, schema) of a PostgreSQL test app.
+    pub postgres: Option<(String, String)>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(path) = &self.sqlite_path {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+pub fn config() -> ServerConfig {
+    ServerConfig::for_tests()
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        TestApp::sqlite_with(config()).await
+    }
+
+    pub async fn sqlite_with(config: ServerConfig) -> TestApp {
+        let path =
+            std::env::temp_dir().join(format!("gatehouse-test-{}.db", Uuid::new_v4().simple()));
+        let db = Db::sqlite(&path).await.expect("open sqlite");
+        let mut app = TestApp::with_db(db, config).await;
+        app.sqlite_path = Some(path);
+        app
+    }
+
+    /// `None` (and a note on stderr) when `TEST_POSTGRES_URL` is not set.
+    pub async fn postgres() -> Option<TestApp> {
+        TestApp::postgres_with(config()).await
+    }
+
+    pub async fn postgres_with(config: ServerConfig) -> Option<TestApp> {
+        let url = match std::env::var("TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test");
+                return None;
+            }
+        };
+        let schema = format!("gh_test_{}", Uuid::new_v4().simple());
+        let admin = Db::postgres(&url, None)
+            .await
+            .expect("connect to TEST_POSTGRES_URL");
+        if let Db::Postgres(pool) = &admin {
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(pool)
+                .await
+                .expect("create schema");
+        }
+        admin.close().await;
+        let db = Db::postgres(&url, Some(&schema))
+            .await
+            .expect("connect to test schema");
+        let mut app = TestApp::with_db(db, config).await;
+        app.postgres = Some((url, schema));
+        Some(app)
+    }
+
+    async fn with_db(db: Db, config: ServerConfig) -> TestApp {
+        let state = AppState::start(db, config, ACCESS_URL.to_owned())
+            .await
+            .expect("start app");
+        let router = router::build(state.clone());
+        TestApp {
+            state,
+            router,
+            sqlite_path: None,
+            postgres: None,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Req<'_> {
+        self.req(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Req<'_> {
+        self.req(Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> Req<'_> {
+        self.req(Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Req<'_> {
+        self.req(Method::DELETE, path)
+    }
+
+    pub fn req(&self, method: Method, path: &str) -> Req<'_> {
+        Req {
+            app: self,
+            builder: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+        }
+    }
+
+    /// Creates the first user through the API and logs in; returns (user id, session token).
+    pub async fn first_user(&self) -> (Uuid, String) {
+        let res = self
+            .post("/api/v2/users/first")
+            .json(&json!({"email": OWNER_EMAIL, "username": "owner", "password": OWNER_PASSWORD}))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        let id: Uuid = res.json()["user_id"].as_str().unwrap().parse().unwrap();
+        let token = self.login(OWNER_EMAIL, OWNER_PASSWORD).await;
+        (id, token)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let res = self
+            .post("/api/v2/users/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        res.json()["session_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an active user with the given site roles (as the owner) and logs in.
+    pub async fn user_with_roles(
+        &self,
+        owner_token: &str,
+        username: &str,
+        roles: &[&str],
+    ) -> (Uuid, String) {
+        let email = format!("{username}@example.com");
+        let res = self
+            .post("/api/v2/users")
+            .token(owner_token)
+            .json(&json!({
+                "email": email,
+                "username": username,
+                "password": OWNER_PASSWORD,
+                "organization_ids": [self.state.default_org.id],
+                "roles": roles,
+                "user_status": "active",
+            }))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        let id: Uuid = res.json()["id"].as_str().unwrap().parse().unwrap();
+        (id, self.login(&email, OWNER_PASSWORD).await)
+    }
+
+    /// Creates a token for `user` with a raw request body.
+    pub async fn token(&self, token: &str, body: Value) -> String {
+        let res = self
+            .post("/api/v2/users/me/keys/tokens")
+            .token(token)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        res.json()["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Sets a key's `last_used` and `expires_at` directly, to stage time-dependent cases.
+    pub async fn set_key_times(
+        &self,
+        key_id: &str,
+        last_used: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) {
+        const SQL: &str = "UPDATE api_keys SET last_used = $2, expires_at = $3 WHERE id = $1";
+        let done = match self.state.store.db() {
+            Db::Sqlite { write, .. } => sqlx::query(SQL)
+                .bind(key_id)
+                .bind(last_used)
+                .bind(expires_at)
+                .execute(write)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Postgres(pool) => sqlx::query(SQL)
+                .bind(key_id)
+                .bind(last_used)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        assert_eq!(done.unwrap(), 1);
+    }
+
+    /// Reads a key's stored row through the API as its owner.
+    pub async fn key_row(&self, token: &str) -> Value {
+        let id = token.split('-').next().unwrap();
+        let res = self
+            .get(&format!("/api/v2/users/me/keys/{id}"))
+            .token(token)
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.json()
+    }
+}
+
+pub struct Req<'a> {
+    app: &'a TestApp,
+    builder: axum::http::request::Builder,
+    body: Body,
+}
+
+impl Req<'_> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// Authenticates with the `Coder-Session-Token` header.
+    pub fn token(self, token: &str) -> Self {
+        self.header("Coder-Session-Token", token)
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.builder = self.builder.header("content-type", "application/json");
+        self.body = Body::from(serde_json::to_vec(body).unwrap());
+        self
+    }
+
+    pub fn raw_body(mut self, body: &str) -> Self {
+        self.builder = self.builder.header("content-type", "application/json");
+        self.body = Body::from(body.to_owned());
+        self
+    }
+
+    pub async fn send(self) -> TestResponse {
+        let req = self.builder.body(self.body).unwrap();
+        let res = self.app.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}

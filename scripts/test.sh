@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test on SQLite and PostgreSQL. Starts the local PostgreSQL when it is down and
+# gives the run a fresh database, so this works the same on a fresh machine and in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_url_base="${TEST_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}"
+
+pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
+
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  if ! pg_ready; then
+    echo "PostgreSQL is not answering on 127.0.0.1:5432: starting the local cluster"
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+      version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
+    else
+      echo "error: no local PostgreSQL cluster found (install postgresql, or set TEST_POSTGRES_URL)" >&2
+      exit 1
+    fi
+    for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+    pg_ready || { echo "error: PostgreSQL did not come up" >&2; exit 1; }
+  fi
+  # A fresh database per run; each test then works in its own schema inside it.
+  psql "$pg_url_base/postgres" -qAt -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS gatehouse_test WITH (FORCE)" \
+    -c "CREATE DATABASE gatehouse_test" >/dev/null
+  export TEST_POSTGRES_URL="$pg_url_base/gatehouse_test"
+fi
+echo "PostgreSQL tests use $TEST_POSTGRES_URL"
+
+# The dump checks read the databases with the real tools.
+command -v sqlite3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+echo
+echo "${passed} passed, ${failed} failed"
+exit "$status"
