@@ -1,1 +1,89 @@
-fn main() {}
+//! The authentication hot path, in process:
+//! * `apikey/parse_hash_compare`: split a token, SHA-256 its secret, constant-time compare;
+//! * `request/users_me_<backend>`: a whole authenticated `GET /api/v2/users/me` through the
+//!   real router (precheck → key + user + roles in one query → subject → handler → store).
+//!
+//! Run with `cargo bench -p gatehouse-server --bench auth`. The PostgreSQL variant runs when
+//! `TEST_POSTGRES_URL` is set.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr, reason = "benchmark harness")]
+
+use std::hint::black_box;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode},
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use gatehouse_httpmw::token;
+use gatehouse_server::{app::AppState, config::ServerConfig, router};
+use gatehouse_store::Db;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn parse_hash_compare(c: &mut Criterion) {
+    let key = token::generate();
+    let presented = key.token();
+    c.bench_function("apikey/parse_hash_compare", |b| {
+        b.iter(|| {
+            let (id, secret) = token::split(black_box(&presented)).unwrap();
+            assert!(token::plausible_id(id));
+            black_box(token::secret_matches(secret, &key.hashed_secret))
+        });
+    });
+}
+
+async fn app_with_session(db: Db) -> (Router, String) {
+    let state = AppState::start(db, ServerConfig::for_tests(), "http://bench.test".into()).await.unwrap();
+    let router = router::build(state);
+    let first = Request::post("/api/v2/users/first")
+        .body(Body::from(r#"{"email":"b@example.com","username":"bench","password":"SomeSecurePassword!"}"#))
+        .unwrap();
+    assert_eq!(router.clone().oneshot(first).await.unwrap().status(), StatusCode::CREATED);
+    let login = Request::post("/api/v2/users/login")
+        .body(Body::from(r#"{"email":"b@example.com","password":"SomeSecurePassword!"}"#))
+        .unwrap();
+    let res = router.clone().oneshot(login).await.unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let token = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (router, token)
+}
+
+async fn users_me(router: &Router, token: &str) {
+    let req = Request::get("/api/v2/users/me").header("Coder-Session-Token", token).body(Body::empty()).unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    black_box(res.into_body().collect().await.unwrap());
+}
+
+fn full_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let path = std::env::temp_dir().join(format!("gatehouse-bench-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (router, token) = rt.block_on(async { app_with_session(Db::sqlite(&path).await.unwrap()).await });
+    c.bench_function("request/users_me_sqlite", |b| b.iter(|| rt.block_on(users_me(&router, &token))));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+
+    if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
+        let schema = format!("gh_bench_{}", std::process::id());
+        let (router, token) = rt.block_on(async {
+            if let Db::Postgres(pool) = Db::postgres(&url, None).await.unwrap() {
+                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+            }
+            app_with_session(Db::postgres(&url, Some(&schema)).await.unwrap()).await
+        });
+        c.bench_function("request/users_me_postgres", |b| b.iter(|| rt.block_on(users_me(&router, &token))));
+    } else {
+        eprintln!("TEST_POSTGRES_URL not set: skipping request/users_me_postgres");
+    }
+}
+
+criterion_group!(benches, parse_hash_compare, full_request);
+criterion_main!(benches);
