@@ -6,7 +6,11 @@
 //! Run with `cargo bench -p gatehouse-server --bench auth`. The PostgreSQL variant runs when
 //! `TEST_POSTGRES_URL` is set.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr, reason = "benchmark harness")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "benchmark harness"
+)]
 
 use std::hint::black_box;
 
@@ -35,14 +39,23 @@ fn parse_hash_compare(c: &mut Criterion) {
 }
 
 async fn app_with_session(db: Db) -> (Router, String) {
-    let state = AppState::start(db, ServerConfig::for_tests(), "http://bench.test".into()).await.unwrap();
+    let state = AppState::start(db, ServerConfig::for_tests(), "http://bench.test".into())
+        .await
+        .unwrap();
     let router = router::build(state);
     let first = Request::post("/api/v2/users/first")
-        .body(Body::from(r#"{"email":"b@example.com","username":"bench","password":"SomeSecurePassword!"}"#))
+        .body(Body::from(
+            r#"{"email":"b@example.com","username":"bench","password":"SomeSecurePassword!"}"#,
+        ))
         .unwrap();
-    assert_eq!(router.clone().oneshot(first).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        router.clone().oneshot(first).await.unwrap().status(),
+        StatusCode::CREATED
+    );
     let login = Request::post("/api/v2/users/login")
-        .body(Body::from(r#"{"email":"b@example.com","password":"SomeSecurePassword!"}"#))
+        .body(Body::from(
+            r#"{"email":"b@example.com","password":"SomeSecurePassword!"}"#,
+        ))
         .unwrap();
     let res = router.clone().oneshot(login).await.unwrap();
     let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -54,18 +67,28 @@ async fn app_with_session(db: Db) -> (Router, String) {
 }
 
 async fn users_me(router: &Router, token: &str) {
-    let req = Request::get("/api/v2/users/me").header("Coder-Session-Token", token).body(Body::empty()).unwrap();
+    let req = Request::get("/api/v2/users/me")
+        .header("Coder-Session-Token", token)
+        .body(Body::empty())
+        .unwrap();
     let res = router.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     black_box(res.into_body().collect().await.unwrap());
 }
 
 fn full_request(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let path = std::env::temp_dir().join(format!("gatehouse-bench-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let (router, token) = rt.block_on(async { app_with_session(Db::sqlite(&path).await.unwrap()).await });
-    c.bench_function("request/users_me_sqlite", |b| b.iter(|| rt.block_on(users_me(&router, &token))));
+    let (router, token) =
+        rt.block_on(async { app_with_session(Db::sqlite(&path).await.unwrap()).await });
+    c.bench_function("request/users_me_sqlite", |b| {
+        b.iter(|| rt.block_on(users_me(&router, &token)))
+    });
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -75,11 +98,16 @@ fn full_request(c: &mut Criterion) {
         let (router, token) = rt.block_on(async {
             if let Db::Postgres(pool) = Db::postgres(&url, None).await.unwrap() {
                 let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
             }
             app_with_session(Db::postgres(&url, Some(&schema)).await.unwrap()).await
         });
-        c.bench_function("request/users_me_postgres", |b| b.iter(|| rt.block_on(users_me(&router, &token))));
+        c.bench_function("request/users_me_postgres", |b| {
+            b.iter(|| rt.block_on(users_me(&router, &token)))
+        });
     } else {
         eprintln!("TEST_POSTGRES_URL not set: skipping request/users_me_postgres");
     }

@@ -58,3 +58,49 @@ async fn database_outage_is_503_not_401(app: TestApp) {
     let res = app.get("/api/v2/users/first").send().await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// SQLite locked by another process past the busy timeout: 503, and the server recovers
+/// once the lock is gone.
+#[tokio::test]
+async fn sqlite_locked_is_503_and_recovers() {
+    use sqlx::{Connection, sqlite::SqliteConnection};
+
+    let app = TestApp::sqlite_busy(
+        crate::harness::config(),
+        std::time::Duration::from_millis(200),
+    )
+    .await;
+    app.first_user().await;
+    let path = app.sqlite_path.clone().unwrap();
+    let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let login =
+        json!({"email": crate::harness::OWNER_EMAIL, "password": crate::harness::OWNER_PASSWORD});
+    let res = app.post("/api/v2/users/login").json(&login).send().await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.text()
+    );
+    assert_eq!(
+        res.json(),
+        json!({"message": "The database is temporarily unavailable. Please try again."})
+    );
+    // Reads still work under WAL while the writer is blocked.
+    assert_eq!(
+        app.get("/api/v2/users/first").send().await.status,
+        StatusCode::OK
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    let res = app.post("/api/v2/users/login").json(&login).send().await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+}

@@ -73,9 +73,16 @@ impl TestApp {
     }
 
     pub async fn sqlite_with(config: ServerConfig) -> TestApp {
+        TestApp::sqlite_busy(config, std::time::Duration::from_secs(5)).await
+    }
+
+    /// A SQLite app that gives up on a lock held elsewhere after `busy_timeout`.
+    pub async fn sqlite_busy(config: ServerConfig, busy_timeout: std::time::Duration) -> TestApp {
         let path =
             std::env::temp_dir().join(format!("gatehouse-test-{}.db", Uuid::new_v4().simple()));
-        let db = Db::sqlite(&path).await.expect("open sqlite");
+        let db = Db::sqlite_with_busy_timeout(&path, busy_timeout)
+            .await
+            .expect("open sqlite");
         let mut app = TestApp::with_db(db, config).await;
         app.sqlite_path = Some(path);
         app

@@ -8,6 +8,7 @@
 
 mod apikeys;
 mod auth;
+mod cli;
 mod dump;
 mod errors;
 mod harness;

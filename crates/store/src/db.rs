@@ -45,12 +45,21 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Db {
     /// Opens (creating if needed) a SQLite database file.
     pub async fn sqlite(path: &std::path::Path) -> Result<Db> {
+        Db::sqlite_with_busy_timeout(path, Duration::from_secs(5)).await
+    }
+
+    /// As [`Db::sqlite`], waiting at most `busy_timeout` for a lock held by another
+    /// process before the operation fails as unavailable.
+    pub async fn sqlite_with_busy_timeout(
+        path: &std::path::Path,
+        busy_timeout: Duration,
+    ) -> Result<Db> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(busy_timeout)
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)

@@ -60,22 +60,36 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints an error the way a person would say it.
+/// Prints an error the way a person would say it: what we were doing, then the server's
+/// message, its detail and any field problems.
 #[expect(clippy::print_stderr, reason = "the CLI reports errors on stderr")]
 pub fn report_error(err: &anyhow::Error) {
-    let mut text = format!("error: {err}");
-    if let Some(ClientError::Api { response, .. }) = err.downcast_ref::<ClientError>() {
-        text = format!("error: {}", response.message);
-        if !response.detail.is_empty() {
-            text.push_str(&format!("\n  {}", response.detail));
+    let api = err.chain().find_map(|e| e.downcast_ref::<ClientError>());
+    let text = match api {
+        Some(ClientError::Api { response, .. }) => {
+            let mut text = match err
+                .chain()
+                .next()
+                .filter(|top| top.downcast_ref::<ClientError>().is_none())
+            {
+                Some(context) => format!("error: {context}: {}", response.message),
+                None => format!("error: {}", response.message),
+            };
+            if !response.detail.is_empty() {
+                text.push_str(&format!("\n  {}", response.detail));
+            }
+            for v in &response.validations {
+                text.push_str(&format!("\n  {}: {}", v.field, v.detail));
+            }
+            text
         }
-        for v in &response.validations {
-            text.push_str(&format!("\n  {}: {}", v.field, v.detail));
+        _ => {
+            let mut text = format!("error: {err}");
+            for cause in err.chain().skip(1) {
+                text.push_str(&format!("\n  caused by: {cause}"));
+            }
+            text
         }
-    } else {
-        for cause in err.chain().skip(1) {
-            text.push_str(&format!("\n  caused by: {cause}"));
-        }
-    }
+    };
     eprintln!("{text}");
 }

@@ -1,0 +1,173 @@
+//! The real `gatehouse` binary end to end: `server` on a real port, `login`, `tokens
+//! create|list|remove`, what lands in the SQLite file, and graceful shutdown on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn gatehouse(config_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env("CODER_CONFIG_DIR", config_dir)
+        .env_remove("CODER_SESSION_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn server_login_tokens_and_graceful_shutdown() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.join("data");
+    let config_dir = dir.join("config");
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let url = format!("http://{address}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["server", "--http-address", &address, "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("CODER_PG_CONNECTION_URL")
+        .env_remove("CODER_ACCESS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut server = Server { child };
+
+    // The server prints its access URL when it is ready.
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(first, format!("Started HTTP listener at {url}"));
+
+    let out = gatehouse(&config_dir, &["tokens", "list"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: You are not logged in. Run `gatehouse login <url>` first."
+    );
+
+    let out = gatehouse(
+        &config_dir,
+        &[
+            "login",
+            &url,
+            "--first-user-email",
+            "admin@example.com",
+            "--first-user-username",
+            "admin",
+            "--first-user-password",
+            "SomeSecurePassword!",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Welcome to Gatehouse, admin!"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = gatehouse(
+        &config_dir,
+        &[
+            "tokens",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "workspace:read",
+            "--lifetime",
+            "2d",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert_eq!(token.len(), 33, "{token}");
+
+    let out = gatehouse(&config_dir, &["tokens", "create", "--scope", "bogus"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: could not create the token: Failed to create API key.\n  invalid or unsupported API key scope: \"bogus\""
+    );
+
+    let out = gatehouse(&config_dir, &["tokens", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert!(
+        listing.lines().next().unwrap().starts_with("ID"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(" ci ") && listing.contains("workspace:read"),
+        "{listing}"
+    );
+
+    // The database file holds no secret and no password in plain text.
+    let dump = Command::new("sqlite3")
+        .arg(data_dir.join("gatehouse.db"))
+        .arg(".dump")
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    let dump = text(&dump.stdout);
+    let session = std::fs::read_to_string(config_dir.join("session")).unwrap();
+    assert!(dump.contains("CREATE TABLE api_keys"));
+    assert!(!dump.contains(token.split_once('-').unwrap().1));
+    assert!(!dump.contains(session.trim().split_once('-').unwrap().1));
+    assert!(!dump.contains("SomeSecurePassword!"));
+
+    let out = gatehouse(&config_dir, &["tokens", "remove", "ci"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "Token has been deleted.");
+    let out = gatehouse(&config_dir, &["tokens", "list"]);
+    assert_eq!(text(&out.stdout).trim(), "No tokens found.");
+
+    // SIGTERM: the server finishes and exits cleanly.
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
