@@ -1,6 +1,6 @@
 //! `gatehouse server`: logging, database, listener, graceful shutdown.
 
-use std::net::SocketAddr;
+use std::{future::IntoFuture, net::SocketAddr};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -64,14 +64,29 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
+    // In-flight requests get the grace period once a signal arrives; then the rest are cut.
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(true);
+    };
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal());
-    server.await.context("server error")?;
-    tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
+    .with_graceful_shutdown(signal)
+    .into_future();
+    tokio::select! {
+        result = server => result.context("server error")?,
+        () = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
+        }
+    }
     tokio::time::timeout(grace, db.close()).await.ok();
+    tracing::info!("stopped");
     Ok(())
 }
 
