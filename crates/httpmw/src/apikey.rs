@@ -401,6 +401,10 @@ pub async fn require_api_key(
             return unauthorized(&state, Challenge::Invalid, &message, "").into_response();
         }
     };
+    if let Some(log) = req.extensions().get::<crate::request_log::RequestLog>() {
+        log.set_requestor(auth.key.user_id, &auth.username);
+        log.set_api_key_id(&auth.key.id);
+    }
     req.extensions_mut().insert(Actor(auth));
     next.run(req).await
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod params;
 pub mod recover;
 pub mod request_id;
+pub mod request_log;
 pub mod token;
 
 pub use apikey::{Actor, AuthState};

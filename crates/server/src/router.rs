@@ -17,6 +17,7 @@ use gatehouse_httpmw::{
     body::JSON_BODY_LIMIT,
     recover::panic_response,
     request_id::attach_request_id,
+    request_log::log_requests,
 };
 use gatehouse_sdk::{Response as Envelope, error::messages};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -99,6 +100,7 @@ pub fn build(app: AppState) -> Router {
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(app.auth.clone(), precheck))
+        .layer(from_fn(log_requests))
         .layer(from_fn(attach_request_id))
         .layer(CatchPanicLayer::custom(panic_response))
 }
