@@ -60,6 +60,12 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
     } else {
         "none"
     };
+    // Unmatched routes get a fixed label (decisions.md 40) so labels stay bounded.
+    let unmatched = if path.starts_with("/api/") {
+        "UNKNOWN"
+    } else {
+        "STATIC"
+    };
     macro_rules! event {
         ($level:ident) => {
             tracing::$level!(
