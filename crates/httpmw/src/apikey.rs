@@ -271,9 +271,14 @@ async fn bookkeeping(
     let slides = !state.disable_session_expiry_refresh
         && !matches!(row.key.login_type.as_str(), "token" | "oauth2_provider_app");
     if slides {
-        let lifetime = TimeDelta::seconds(row.key.lifetime_seconds);
+        // Stored lifetimes are bounded at creation; `try_` keeps a corrupt row from
+        // panicking the request.
+        let lifetime =
+            TimeDelta::try_seconds(row.key.lifetime_seconds).unwrap_or(TimeDelta::zero());
         if row.key.expires_at - now <= lifetime - hour {
-            row.key.expires_at = now + lifetime;
+            row.key.expires_at = now
+                .checked_add_signed(lifetime)
+                .unwrap_or(row.key.expires_at);
             changed = true;
         }
     }

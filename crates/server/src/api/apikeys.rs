@@ -44,7 +44,13 @@ pub async fn issue_key(
     let lifetime_seconds = i64::try_from(spec.lifetime.as_secs())
         .unwrap_or(i64::MAX)
         .max(1);
-    let expires_at = now() + TimeDelta::from_std(spec.lifetime).unwrap_or(TimeDelta::MAX / 2);
+    let expires_at = TimeDelta::from_std(spec.lifetime)
+        .ok()
+        .and_then(|d| now().checked_add_signed(d))
+        .ok_or_else(|| {
+            ApiError::bad_request("Failed to validate create API key request.")
+                .with_detail("lifetime is too large to represent an expiry date")
+        })?;
     let row = app
         .store
         .insert_api_key(
