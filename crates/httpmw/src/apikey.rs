@@ -10,7 +10,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -24,7 +24,10 @@ use gatehouse_store::{
 };
 use uuid::Uuid;
 
-use crate::{error::ApiError, token};
+use crate::{
+    error::{ApiError, InsufficientScope},
+    token,
+};
 
 /// The session cookie, also the first token source.
 pub const SESSION_COOKIE: &str = "coder_session_token";
@@ -44,6 +47,7 @@ pub struct AuthState {
 #[derive(Debug)]
 pub struct Authenticated {
     pub key: ApiKey,
+    pub source: TokenSource,
     pub username: String,
     pub email: String,
     pub status: String,
@@ -75,11 +79,29 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Prechecked(pub Arc<Result<Outcome, ApiError>>);
 
+/// Where a token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    Cookie,
+    SessionQuery,
+    SessionHeader,
+    Bearer,
+    AccessTokenQuery,
+}
+
+impl TokenSource {
+    /// The RFC 6750 methods (§2.1 header, §2.3 query), whose clients expect
+    /// `WWW-Authenticate: Bearer` challenges.
+    pub fn is_rfc6750(self) -> bool {
+        matches!(self, TokenSource::Bearer | TokenSource::AccessTokenQuery)
+    }
+}
+
 /// Reads the token in Coder's order (spec/auth.md §1.1): cookie, `coder_session_token`
 /// query, `Coder-Session-Token` header, `Authorization: Bearer`, `access_token` query.
-pub fn token_from_request(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+pub fn presented_token(headers: &HeaderMap, uri: &Uri) -> Option<(String, TokenSource)> {
     if let Some(v) = cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) {
-        return Some(v.to_owned());
+        return Some((v.to_owned(), TokenSource::Cookie));
     }
     let query = uri.query().unwrap_or_default();
     let query_param = |name: &str| {
@@ -88,14 +110,14 @@ pub fn token_from_request(headers: &HeaderMap, uri: &Uri) -> Option<String> {
             .map(|(_, v)| v.into_owned())
     };
     if let Some(v) = query_param(SESSION_COOKIE).filter(|v| !v.is_empty()) {
-        return Some(v);
+        return Some((v, TokenSource::SessionQuery));
     }
     if let Some(v) = headers
         .get(SESSION_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
     {
-        return Some(v.to_owned());
+        return Some((v.to_owned(), TokenSource::SessionHeader));
     }
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
@@ -106,12 +128,18 @@ pub fn token_from_request(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     {
         let t = v[7..].trim();
         if !t.is_empty() {
-            return Some(t.to_owned());
+            return Some((t.to_owned(), TokenSource::Bearer));
         }
     }
     query_param("access_token")
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+        .map(|v| (v, TokenSource::AccessTokenQuery))
+}
+
+/// The token alone, for callers that do not care where it came from.
+pub fn token_from_request(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    presented_token(headers, uri).map(|(token, _)| token)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -171,14 +199,14 @@ fn unauthorized(state: &AuthState, challenge: Challenge, message: &str, detail: 
 /// Owned, so no `&Request` (whose body is not `Sync`) is held across an await.
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
-    pub token: Option<String>,
+    pub token: Option<(String, TokenSource)>,
     pub ip: String,
 }
 
 impl RequestInfo {
     pub fn of(req: &Request) -> RequestInfo {
         RequestInfo {
-            token: token_from_request(req.headers(), req.uri()),
+            token: presented_token(req.headers(), req.uri()),
             ip: req
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -189,7 +217,7 @@ impl RequestInfo {
 
 /// Validates the request's credential (spec/auth.md §1.3, steps 1–9).
 pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, ApiError> {
-    let Some(raw) = req.token.as_deref() else {
+    let Some((raw, source)) = req.token.as_ref() else {
         return Ok(Outcome::NoToken);
     };
     let (id, secret) = token::split(raw).map_err(|e| {
@@ -246,6 +274,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         .map_err(|e| ApiError::internal("Internal error fetching user's roles.").with_cause(e))?;
     Ok(Outcome::Authenticated(Arc::new(Authenticated {
         key: row.key,
+        source: *source,
         username: row.username,
         email: row.email,
         status: row.status,
@@ -384,6 +413,7 @@ pub async fn require_api_key(
         {
             Ok(_) => Arc::new(Authenticated {
                 key: auth.key.clone(),
+                source: auth.source,
                 username: auth.username.clone(),
                 email: auth.email.clone(),
                 status: "active".to_owned(),
@@ -410,8 +440,23 @@ pub async fn require_api_key(
         log.set_requestor(auth.key.user_id, &auth.username);
         log.set_api_key_id(&auth.key.id);
     }
+    let rfc6750 = auth.source.is_rfc6750();
     req.extensions_mut().insert(Actor(auth));
-    next.run(req).await
+    let mut res = next.run(req).await;
+    // A scope refusal on a Bearer request says which scope would do (RFC 6750 §3.1).
+    if rfc6750
+        && let Some(InsufficientScope(scope)) = res.extensions().get::<InsufficientScope>().copied()
+    {
+        let value = format!(
+            "Bearer realm=\"coder\", error=\"insufficient_scope\", error_description=\"The request requires higher privileges than provided by the access token\", scope={}, resource_metadata={}",
+            go_quote(scope),
+            go_quote(&state.resource_metadata_url)
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    res
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {

@@ -22,7 +22,15 @@ pub struct ApiErrorParts {
     pub retry_after: Option<u32>,
     /// Logged, never sent.
     pub cause: Option<String>,
+    /// Set when the credential's scope, not the role, refused: the catalog scope that
+    /// would allow it. The authentication layer turns it into an RFC 6750 challenge.
+    pub insufficient_scope: Option<&'static str>,
 }
+
+/// Response extension carrying [`ApiErrorParts::insufficient_scope`] to the
+/// authentication layer.
+#[derive(Debug, Clone, Copy)]
+pub struct InsufficientScope(pub &'static str);
 
 impl std::ops::Deref for ApiError {
     type Target = ApiErrorParts;
@@ -46,6 +54,7 @@ impl ApiError {
             www_authenticate: None,
             retry_after: None,
             cause: None,
+            insufficient_scope: None,
         }))
     }
 
@@ -102,6 +111,11 @@ impl ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Forbidden => ApiError::forbidden(),
+            StoreError::InsufficientScope(scope) => {
+                let mut err = ApiError::forbidden();
+                err.insufficient_scope = Some(scope);
+                err
+            }
             StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
             StoreError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, conflict_message(c)),
             other => ApiError::internal(context).with_cause(other),
@@ -142,6 +156,9 @@ impl IntoResponse for ApiError {
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(scope) = parts.insufficient_scope {
+            res.extensions_mut().insert(InsufficientScope(scope));
         }
         if let Some(secs) = parts.retry_after {
             res.headers_mut()

@@ -8,25 +8,32 @@ use crate::{
     subject::Subject,
 };
 
-/// A denied check. Handlers turn it into 404 (cannot read) or 403 (can read, cannot act).
+/// A denied check. Handlers turn a role denial into 404 (cannot read) or 403 (can read,
+/// cannot act); a scope denial, where the role would allow, into 403 `insufficient_scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("forbidden")]
-pub struct Denied;
+pub enum Denied {
+    /// Neither a role nor an ACL allows it.
+    #[error("forbidden")]
+    Role,
+    /// A role allows it, but the credential's scope or allow list does not.
+    #[error("forbidden by the credential's scope")]
+    Scope,
+}
 
 /// Decides whether `subject` may do `action` on `object`. Allocation-free.
 pub fn authorize(subject: &Subject, action: Action, object: &Object<'_>) -> Result<(), Denied> {
     if object.any_org && object.org.is_some() {
-        return Err(Denied);
+        return Err(Denied::Role);
     }
     let role_allow = role_allows(&subject.roles, subject, action, object);
     let acl_allow = !role_allow && acl_allows(subject, action, object);
     if !(role_allow || acl_allow) {
-        return Err(Denied);
+        return Err(Denied::Role);
     }
     if scope_allows(subject, action, object) {
         Ok(())
     } else {
-        Err(Denied)
+        Err(Denied::Scope)
     }
 }
 
@@ -178,12 +185,12 @@ mod tests {
         assert_eq!(authorize(&alice, Action::Read, &owned(w)), Ok(()));
         assert_eq!(
             authorize(&alice, Action::Stop, &owned(w)),
-            Err(Denied),
+            Err(Denied::Scope),
             "scope must bind"
         );
         assert_eq!(
             authorize(&alice, Action::Read, &owned(v)),
-            Err(Denied),
+            Err(Denied::Scope),
             "allow list must bind"
         );
         // Without the token's limits her role allows all three.
@@ -193,7 +200,7 @@ mod tests {
         // Someone else's workspace in the same org: members have no org-wide workspace read.
         assert_eq!(
             authorize(&alice, Action::Read, &ws(v).owned_by(Uuid::new_v4())),
-            Err(Denied)
+            Err(Denied::Role)
         );
     }
 
@@ -212,7 +219,7 @@ mod tests {
         let secret = Object::of(ResourceType::UserSecret)
             .with_id(Uuid::new_v4())
             .owned_by(Uuid::new_v4());
-        assert_eq!(authorize(&owner, Action::Read, &secret), Err(Denied));
+        assert_eq!(authorize(&owner, Action::Read, &secret), Err(Denied::Role));
         // ... but their own, through `member`'s user level.
         let own_secret = Object::of(ResourceType::UserSecret).owned_by(owner.id);
         assert_eq!(authorize(&owner, Action::Read, &own_secret), Ok(()));
@@ -229,7 +236,10 @@ mod tests {
         let create = Object::of(ResourceType::Workspace)
             .in_org(org)
             .owned_by(banned.id);
-        assert_eq!(authorize(&banned, Action::Create, &create), Err(Denied));
+        assert_eq!(
+            authorize(&banned, Action::Create, &create),
+            Err(Denied::Role)
+        );
         assert_eq!(authorize(&banned, Action::Read, &create), Ok(()));
         let banned_owner = user(
             &["owner"],
@@ -255,7 +265,10 @@ mod tests {
                 .with_id(template)
                 .in_org(org)
         };
-        assert_eq!(authorize(&outsider, Action::Update, &obj), Err(Denied));
+        assert_eq!(
+            authorize(&outsider, Action::Update, &obj),
+            Err(Denied::Role)
+        );
         let mut insider = user(&["user-admin"], &[(org, &[])], Scope::all());
         insider.id = outsider.id;
         assert_eq!(authorize(&insider, Action::Update, &obj), Ok(()));
@@ -318,11 +331,11 @@ mod tests {
                 Action::Read,
                 &Object::of(ResourceType::Group).with_id(w)
             ),
-            Err(Denied)
+            Err(Denied::Scope)
         );
         assert_eq!(
             authorize(&owner, Action::Create, &Object::of(ResourceType::Group)),
-            Err(Denied)
+            Err(Denied::Scope)
         );
         let any_type = user(
             &["owner"],
@@ -343,7 +356,7 @@ mod tests {
                 Action::Read,
                 &Object::of(ResourceType::Group).with_id(g)
             ),
-            Err(Denied)
+            Err(Denied::Scope)
         );
     }
 
@@ -352,7 +365,7 @@ mod tests {
         let owner = user(&["owner"], &[], Scope::from_key(&[], &AllowList::all()));
         assert_eq!(
             authorize(&owner, Action::Read, &Object::user(owner.id)),
-            Err(Denied)
+            Err(Denied::Scope)
         );
     }
 
@@ -362,7 +375,10 @@ mod tests {
         let s = user(&[], &[(a, &[]), (b, &["organization-admin"])], Scope::all());
         let any = Object::of(ResourceType::Template).in_any_org();
         assert_eq!(authorize(&s, Action::Create, &any), Ok(()));
-        assert_eq!(authorize(&s, Action::Create, &any.in_org(a)), Err(Denied));
+        assert_eq!(
+            authorize(&s, Action::Create, &any.in_org(a)),
+            Err(Denied::Role)
+        );
         assert_eq!(s.kind, SubjectKind::User);
         assert_eq!(s.member_orgs().count(), 2);
     }

@@ -314,3 +314,51 @@ mod tests {
         assert!(scope.allow_list.entries().is_empty());
     }
 }
+
+/// The smallest public catalog scope that would allow `action` on `resource`, for the
+/// `scope="…"` hint of an `insufficient_scope` challenge (decisions.md 13): the exact
+/// `resource:action`, else `resource:*`, else the first composite that grants it, else
+/// `coder:all`.
+pub fn covering_scope(resource: ResourceType, action: Action) -> &'static str {
+    let exact = PUBLIC_SCOPES.iter().find(|s| {
+        s.split_once(':')
+            .is_some_and(|(r, a)| r == resource.as_str() && a == action.as_str())
+    });
+    let wildcard = || {
+        PUBLIC_SCOPES.iter().find(|s| {
+            s.split_once(':')
+                .is_some_and(|(r, a)| r == resource.as_str() && a == "*")
+        })
+    };
+    let composite = || {
+        Composite::ALL
+            .iter()
+            .find(|c| {
+                c.grants()
+                    .iter()
+                    .any(|(r, acts)| *r == resource && acts.contains(&action))
+            })
+            .map(|c| c.as_str())
+    };
+    exact
+        .or_else(wildcard)
+        .copied()
+        .or_else(composite)
+        .unwrap_or("coder:all")
+}
+
+#[cfg(test)]
+mod covering_tests {
+    use super::*;
+
+    #[test]
+    fn covering_scope_prefers_the_narrowest() {
+        assert_eq!(covering_scope(ApiKey, Create), "api_key:create");
+        assert_eq!(covering_scope(User, Update), "user:*");
+        assert_eq!(
+            covering_scope(ProvisionerJobs, Read),
+            "coder:templates.build"
+        );
+        assert_eq!(covering_scope(System, Read), "coder:all");
+    }
+}

@@ -13,4 +13,5 @@ mod dump;
 mod errors;
 mod harness;
 mod openapi;
+mod scopes;
 mod users;

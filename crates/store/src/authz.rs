@@ -1,26 +1,37 @@
 //! Authorization inside the store: every public method takes the acting subject and
 //! checks before it reads or writes (Coder's `dbauthz`). A subject that may not even read
-//! an object gets `NotFound`, one that may read but not act gets `Forbidden`.
+//! an object gets `NotFound`, one that may read but not act gets `Forbidden`, and one
+//! whose role allows but whose credential's scope does not gets `InsufficientScope`
+//! (decisions.md 13, also for reads).
 
-use gatehouse_rbac::{Action, Object, Subject, authorize};
+use gatehouse_rbac::{Action, Denied, Object, Subject, authorize, scope::covering_scope};
 
 use crate::error::{Result, StoreError};
 
+fn scope_error(action: Action, object: &Object<'_>) -> StoreError {
+    StoreError::InsufficientScope(covering_scope(object.resource, action))
+}
+
 /// Allows or fails with `Forbidden` (for objects whose existence is not secret).
 pub(crate) fn check(subject: &Subject, action: Action, object: &Object<'_>) -> Result<()> {
-    authorize(subject, action, object).map_err(StoreError::from)
+    match authorize(subject, action, object) {
+        Ok(()) => Ok(()),
+        Err(Denied::Role) => Err(StoreError::Forbidden),
+        Err(Denied::Scope) => Err(scope_error(action, object)),
+    }
 }
 
 /// Allows, or fails with `NotFound` when the subject cannot read the object and
 /// `Forbidden` when it can read but not do `action`.
 pub(crate) fn check_or_hide(subject: &Subject, action: Action, object: &Object<'_>) -> Result<()> {
-    if authorize(subject, action, object).is_ok() {
-        return Ok(());
-    }
-    if action != Action::Read && authorize(subject, Action::Read, object).is_ok() {
-        Err(StoreError::Forbidden)
-    } else {
-        Err(StoreError::NotFound)
+    match authorize(subject, action, object) {
+        Ok(()) => Ok(()),
+        Err(Denied::Scope) => Err(scope_error(action, object)),
+        Err(Denied::Role) if action == Action::Read => Err(StoreError::NotFound),
+        Err(Denied::Role) => match authorize(subject, Action::Read, object) {
+            Ok(()) => Err(StoreError::Forbidden),
+            Err(_) => Err(StoreError::NotFound),
+        },
     }
 }
 

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The subject may read the object but not do this action to it.
     #[error("forbidden")]
     Forbidden,
+    /// The subject's role allows the action but the credential's scope does not; carries
+    /// the smallest catalog scope that would.
+    #[error("the credential's scope does not allow this; it needs {0}")]
+    InsufficientScope(&'static str),
     #[error("unique constraint violated: {0:?}")]
     Conflict(Conflict),
     #[error("database unavailable: {0}")]
@@ -80,12 +84,6 @@ fn conflict_of(constraint: Option<&str>, message: &str) -> Conflict {
         Conflict::Membership
     } else {
         Conflict::Other
-    }
-}
-
-impl From<gatehouse_rbac::Denied> for StoreError {
-    fn from(_: gatehouse_rbac::Denied) -> StoreError {
-        StoreError::Forbidden
     }
 }
 

@@ -390,7 +390,8 @@ async fn scope_binds_store_access(s: TestStore) {
     s.insert_api_key(sys, new_key("aaaaaaaaaa", alice.id, "a1", "token"))
         .await
         .unwrap();
-    // A key scoped to `user:read` may read Alice but not her API keys.
+    // A key scoped to `user:read` may read Alice but not her API keys: the role would
+    // allow it, so the refusal names the scope that would (not a 404).
     let read_only = s.scoped_subject(alice.id, &[ScopeName::parse("user:read").unwrap()]);
     assert!(s.user_by_id(&read_only, alice.id).await.is_ok());
     assert!(
@@ -401,12 +402,22 @@ async fn scope_binds_store_access(s: TestStore) {
     );
     assert!(matches!(
         s.api_key_by_id(&read_only, alice.id, "aaaaaaaaaa").await,
-        Err(StoreError::NotFound)
+        Err(StoreError::InsufficientScope("api_key:read"))
     ));
-    // No scopes at all: nothing.
+    assert!(matches!(
+        s.insert_api_key(&read_only, new_key("bbbbbbbbbb", alice.id, "a2", "token"))
+            .await,
+        Err(StoreError::InsufficientScope("api_key:create"))
+    ));
+    // No scopes at all: nothing, and what the role forbids stays hidden.
     let nothing = s.scoped_subject(alice.id, &[]);
     assert!(matches!(
         s.user_by_id(&nothing, alice.id).await,
+        Err(StoreError::InsufficientScope("user:read"))
+    ));
+    let bob = s.create_user(sys, new_user("bob", s.org.id)).await.unwrap();
+    assert!(matches!(
+        s.user_by_id(&nothing, bob.id).await,
         Err(StoreError::NotFound)
     ));
 }

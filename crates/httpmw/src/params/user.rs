@@ -20,7 +20,7 @@ pub async fn resolve_user(store: &Store, actor: &Actor, raw: &str) -> Result<Use
     };
     result.map_err(|err| match err {
         StoreError::NotFound | StoreError::Forbidden => ApiError::not_found(),
-        StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
+        e @ (StoreError::Unavailable(_) | StoreError::InsufficientScope(_)) => ApiError::from(e),
         other => ApiError::internal("Internal error fetching user.").with_cause(other),
     })
 }
