@@ -37,6 +37,8 @@
 pub mod action;
 pub mod allow_list;
 pub mod authorize;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod object;
 pub mod permission;
 pub mod resource;

@@ -55,3 +55,72 @@ static SYSTEM_RESTRICTED_SUBJECT: LazyLock<Subject> =
 pub fn system_restricted() -> &'static Subject {
     &SYSTEM_RESTRICTED_SUBJECT
 }
+
+/// The database purge daemon (spec/ops.md §11, decisions.md 22): delete on exactly
+/// `system`, `notification_message`, `api_key` and `aibridge_interception`, nothing else.
+static DBPURGE: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {
+    name: "dbpurge",
+    display_name: "DB Purge Daemon",
+    site: Vec::leak(vec![
+        Permission::allow(ResourceType::System, Delete),
+        Permission::allow(ResourceType::NotificationMessage, Delete),
+        Permission::allow(ResourceType::ApiKey, Delete),
+        Permission::allow(ResourceType::AibridgeInterception, Delete),
+    ]),
+    user: &[],
+    org: &[],
+    member: &[],
+    org_scoped: false,
+});
+
+static DBPURGE_SUBJECT: LazyLock<Subject> = LazyLock::new(|| {
+    let mut subject = system_subject("dbpurge", &DBPURGE);
+    subject.friendly_name = "DB Purge".to_owned();
+    subject
+});
+
+/// The subject the purge job runs as.
+pub fn dbpurge() -> &'static Subject {
+    &DBPURGE_SUBJECT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Action, Object, authorize};
+
+    #[test]
+    fn purge_subject_may_delete_exactly_four_things() {
+        let purge = dbpurge();
+        assert_eq!(purge.roles.len(), 1);
+        assert_eq!(purge.roles[0].def.name, "dbpurge");
+        let allowed = [
+            ResourceType::System,
+            ResourceType::NotificationMessage,
+            ResourceType::ApiKey,
+            ResourceType::AibridgeInterception,
+        ];
+        for resource in ResourceType::ALL {
+            for action in Action::ALL {
+                let object = Object::of(*resource)
+                    .with_id(Uuid::new_v4())
+                    .owned_by(Uuid::new_v4());
+                let expected = action == Delete && allowed.contains(resource);
+                assert_eq!(
+                    authorize(purge, action, &object).is_ok(),
+                    expected,
+                    "dbpurge {action} on {resource}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn system_restricted_reads_everything_but_cannot_create_templates() {
+        let sys = system_restricted();
+        let template = Object::of(ResourceType::Template).with_id(Uuid::new_v4());
+        assert!(authorize(sys, Action::Read, &template).is_ok());
+        assert!(authorize(sys, Action::Create, &template).is_err());
+        assert!(authorize(sys, Action::Update, &Object::of(ResourceType::ApiKey)).is_ok());
+    }
+}
