@@ -111,6 +111,10 @@ impl ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Forbidden => ApiError::forbidden(),
+            StoreError::CannotAssign(role) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("You are not allowed to assign the {role:?} role."),
+            ),
             StoreError::InsufficientScope(scope) => {
                 let mut err = ApiError::forbidden();
                 err.insufficient_scope = Some(scope);

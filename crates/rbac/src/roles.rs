@@ -402,3 +402,46 @@ pub fn builtin(name: &str) -> Option<&'static RoleDef> {
 /// Site roles an administrator may grant through `POST /api/v2/users` or role updates.
 pub const SITE_ROLE_NAMES: &[&str] =
     &["owner", "member", "auditor", "template-admin", "user-admin"];
+
+/// Organization roles an administrator may grant on a membership (the implied
+/// `organization-member` is not among them).
+pub const ORG_ROLE_NAMES: &[&str] = &[
+    "organization-admin",
+    "organization-auditor",
+    "organization-user-admin",
+    "organization-template-admin",
+    "organization-workspace-creation-ban",
+    "organization-workspace-access",
+    "agents-access",
+];
+
+/// Roles a user-admin (site) or organization-user-admin may grant.
+const MEMBER_LEVEL_ROLES: &[&str] = &[
+    "member",
+    "organization-member",
+    "organization-workspace-access",
+    "agents-access",
+];
+
+/// Whether `subject` may grant or revoke `role` (in `org` for org roles), per the
+/// assignment matrix of spec/auth.md §4.7. Permission to assign at all
+/// (`assign_role` / `assign_org_role`) is checked separately, with the scope.
+pub fn can_assign(subject: &crate::Subject, role: &str, org: Option<uuid::Uuid>) -> bool {
+    if matches!(subject.kind, crate::SubjectKind::System(_)) || subject.has_site_role("owner") {
+        return true;
+    }
+    let holds = |name: &str, in_org: Option<uuid::Uuid>| {
+        subject
+            .roles
+            .iter()
+            .any(|r| r.def.name == name && r.org == in_org)
+    };
+    match org {
+        None => holds("user-admin", None) && MEMBER_LEVEL_ROLES.contains(&role),
+        Some(org) => {
+            (holds("organization-admin", Some(org)) && ORG_ROLE_NAMES.contains(&role))
+                || ((holds("user-admin", None) || holds("organization-user-admin", Some(org)))
+                    && MEMBER_LEVEL_ROLES.contains(&role))
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod client;
 pub mod error;
 pub mod gofmt;
+pub mod organizations;
 pub mod users;
 
 pub use error::{Response, ValidationError};

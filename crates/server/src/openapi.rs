@@ -14,6 +14,8 @@ use utoipa::{
     tags(
         (name = "Users", description = "Users and their API keys"),
         (name = "Authorization", description = "Login, logout and scopes"),
+        (name = "Organizations", description = "Organizations"),
+        (name = "Members", description = "Organization members and role assignment"),
     )
 )]
 pub struct ApiDoc;

@@ -25,7 +25,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    api::{apikeys, scopes, users},
+    api::{apikeys, organizations, scopes, users},
     app::AppState,
     openapi::ApiDoc,
 };
@@ -52,6 +52,21 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(apikeys::create_session_key))
         .routes(routes!(apikeys::key_by_id, apikeys::delete_key))
         .routes(routes!(apikeys::expire_key))
+        .routes(routes!(
+            organizations::list_organizations,
+            organizations::create_organization
+        ))
+        .routes(routes!(organizations::get_organization))
+        .routes(routes!(organizations::list_members))
+        .routes(routes!(organizations::organization_roles))
+        .routes(routes!(
+            organizations::get_member,
+            organizations::add_member,
+            organizations::remove_member
+        ))
+        .routes(routes!(organizations::update_member_roles))
+        .routes(routes!(organizations::site_roles))
+        .routes(routes!(organizations::update_user_roles))
         .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
 }
 

@@ -13,5 +13,6 @@ mod dump;
 mod errors;
 mod harness;
 mod openapi;
+mod organizations;
 mod scopes;
 mod users;

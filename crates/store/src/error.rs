@@ -25,6 +25,9 @@ pub enum StoreError {
     /// the smallest catalog scope that would.
     #[error("the credential's scope does not allow this; it needs {0}")]
     InsufficientScope(&'static str),
+    /// The subject may assign roles, but not this one.
+    #[error("not allowed to assign the {0:?} role")]
+    CannotAssign(String),
     #[error("unique constraint violated: {0:?}")]
     Conflict(Conflict),
     #[error("database unavailable: {0}")]

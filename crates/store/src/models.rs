@@ -143,3 +143,30 @@ pub fn zero_time() -> DateTime<Utc> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map_or(DateTime::UNIX_EPOCH, |n| n.and_utc())
 }
+
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub icon: String,
+}
+
+/// A membership joined with its user, for member listings.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MemberWithUser {
+    #[sqlx(flatten)]
+    pub member: OrganizationMember,
+    pub username: String,
+    pub name: String,
+    pub avatar_url: String,
+    pub email: String,
+    pub status: String,
+    pub login_type: String,
+    pub last_seen_at: DateTime<Utc>,
+    pub user_created_at: DateTime<Utc>,
+    pub user_updated_at: DateTime<Utc>,
+    pub is_service_account: bool,
+    pub rbac_roles: Json<Vec<String>>,
+}

@@ -1,5 +1,6 @@
 //! `{user}`: `me`, a UUID, or a username (spec/auth.md §6.2).
 
+use gatehouse_rbac::Subject;
 use gatehouse_store::{Store, StoreError, models::User};
 use uuid::Uuid;
 
@@ -7,10 +8,20 @@ use crate::{apikey::Actor, error::ApiError};
 
 /// Resolves `{user}` as the caller. Unknown and unreadable users are both 404.
 pub async fn resolve_user(store: &Store, actor: &Actor, raw: &str) -> Result<User, ApiError> {
+    resolve_user_as(store, actor.subject(), actor, raw).await
+}
+
+/// Resolves `{user}` acting as `subject` (the member extractor resolves as the system
+/// subject, then decides what the caller may see; spec/auth.md §6.4).
+pub async fn resolve_user_as(
+    store: &Store,
+    subject: &Subject,
+    actor: &Actor,
+    raw: &str,
+) -> Result<User, ApiError> {
     if raw.is_empty() {
         return Err(ApiError::bad_request("\"user\" must be provided."));
     }
-    let subject = actor.subject();
     let result = if raw == "me" {
         store.user_by_id(subject, actor.user_id()).await
     } else if let Ok(id) = Uuid::parse_str(raw) {

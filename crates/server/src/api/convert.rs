@@ -68,3 +68,101 @@ pub fn api_key(k: &models::ApiKey) -> ApiKey {
         allow_list: k.allow_list.0.clone(),
     }
 }
+
+pub fn organization(o: &models::Organization) -> gatehouse_sdk::users::Organization {
+    gatehouse_sdk::users::Organization {
+        id: o.id,
+        name: o.name.clone(),
+        display_name: o.display_name.clone(),
+        icon: o.icon.clone(),
+        description: o.description.clone(),
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        is_default: o.is_default,
+        default_org_member_roles: o.default_org_member_roles.0.clone(),
+    }
+}
+
+pub fn org_role(name: &str, org: Uuid) -> SlimRole {
+    SlimRole {
+        name: name.to_owned(),
+        display_name: roles::builtin(name)
+            .map(|r| r.display_name.to_owned())
+            .unwrap_or_default(),
+        organization_id: org.to_string(),
+    }
+}
+
+pub fn member(m: &models::OrganizationMember) -> gatehouse_sdk::organizations::OrganizationMember {
+    gatehouse_sdk::organizations::OrganizationMember {
+        user_id: m.user_id,
+        organization_id: m.organization_id,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        roles: m
+            .roles
+            .iter()
+            .map(|r| org_role(r, m.organization_id))
+            .collect(),
+    }
+}
+
+pub fn member_with_user(
+    m: &models::MemberWithUser,
+) -> gatehouse_sdk::organizations::OrganizationMemberWithUserData {
+    gatehouse_sdk::organizations::OrganizationMemberWithUserData {
+        username: m.username.clone(),
+        name: m.name.clone(),
+        avatar_url: m.avatar_url.clone(),
+        email: m.email.clone(),
+        status: UserStatus::parse(&m.status).unwrap_or(UserStatus::Dormant),
+        login_type: login_type(&m.login_type),
+        last_seen_at: m.last_seen_at,
+        user_created_at: m.user_created_at,
+        user_updated_at: m.user_updated_at,
+        is_service_account: m.is_service_account,
+        global_roles: m.rbac_roles.iter().map(|r| site_role(r)).collect(),
+        has_ai_seat: false,
+        user_id: m.member.user_id,
+        organization_id: m.member.organization_id,
+        created_at: m.member.created_at,
+        updated_at: m.member.updated_at,
+        roles: m
+            .member
+            .roles
+            .iter()
+            .map(|r| org_role(r, m.member.organization_id))
+            .collect(),
+    }
+}
+
+fn permissions(
+    perms: &[gatehouse_rbac::Permission],
+) -> Vec<gatehouse_sdk::organizations::Permission> {
+    perms
+        .iter()
+        .map(|p| gatehouse_sdk::organizations::Permission {
+            negate: p.negate,
+            resource_type: p.resource.as_str().to_owned(),
+            action: p.action.as_str().to_owned(),
+        })
+        .collect()
+}
+
+pub fn assignable_role(
+    def: &gatehouse_rbac::RoleDef,
+    org: Option<Uuid>,
+    assignable: bool,
+) -> gatehouse_sdk::organizations::AssignableRole {
+    gatehouse_sdk::organizations::AssignableRole {
+        name: def.name.to_owned(),
+        organization_id: org.map(|o| o.to_string()).unwrap_or_default(),
+        display_name: def.display_name.to_owned(),
+        site_permissions: permissions(def.site),
+        user_permissions: permissions(def.user),
+        organization_permissions: permissions(def.org),
+        organization_member_permissions: permissions(def.member),
+        assignable,
+        built_in: true,
+    }
+}

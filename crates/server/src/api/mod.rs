@@ -2,5 +2,6 @@
 
 pub mod apikeys;
 pub mod convert;
+pub mod organizations;
 pub mod scopes;
 pub mod users;

@@ -9,7 +9,7 @@ use gatehouse_httpmw::{
     Actor, ApiError, Json, JsonBody, apikey::SESSION_COOKIE, client_ip::ClientIp,
     params::user::resolve_user,
 };
-use gatehouse_rbac::roles::SITE_ROLE_NAMES;
+use gatehouse_rbac::roles::{SITE_ROLE_NAMES, can_assign};
 use gatehouse_sdk::{
     Response as Envelope,
     users::{
@@ -407,12 +407,11 @@ pub async fn create_user(
         }
         _ => {}
     }
-    // Only an owner may grant site roles beyond `member` (spec/auth.md §4.7 matrix).
-    let caller_is_owner = actor.subject().has_site_role("owner");
+    // The assignment matrix of spec/auth.md §4.7: a user-admin may grant `member` only.
     if let Some(role) = req
         .roles
         .iter()
-        .find(|r| *r != "member" && !caller_is_owner)
+        .find(|r| !can_assign(actor.subject(), r, None))
     {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     Store,
-    authz::{allowed, check},
+    authz::{check, check_or_hide},
     db::on_db,
     error::{Result, StoreError},
     models::{Organization, now},
@@ -62,15 +62,11 @@ impl Store {
                 .await
         })?
         .ok_or(StoreError::NotFound)?;
-        if !allowed(
+        check_or_hide(
             subject,
             Action::Read,
-            &Object::of(ResourceType::Organization)
-                .with_id(org.id)
-                .in_org(org.id),
-        ) {
-            return Err(StoreError::NotFound);
-        }
+            &super::members::organization_object(org.id),
+        )?;
         Ok(org)
     }
 }
