@@ -1,7 +1,7 @@
 //! The OpenAPI document: a snapshot, and a sweep proving every secured operation
 //! answers 401 without credentials while public ones are exactly the checked-in list.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::harness::TestApp;
@@ -27,41 +27,159 @@ async fn openapi_snapshot() {
     insta::assert_json_snapshot!("openapi", doc);
 }
 
-#[tokio::test]
-async fn every_secured_operation_answers_401_without_credentials() {
-    let app = TestApp::sqlite().await;
+/// Operations an unprivileged member may call even when they name someone else's
+/// objects, because they act on the caller only or list what the caller may see.
+const SELF_SERVICE_OPERATIONS: &[&str] = &[
+    "GET /api/v2/organizations",
+    "GET /api/v2/users/roles",
+    "POST /api/v2/users/logout",
+];
+
+crate::on_both_backends!(
+    every_secured_operation_answers_401_without_credentials,
+    unprivileged_member_gets_403_or_404_everywhere
+);
+
+/// Every (method, path) in the document with whether it is public.
+fn operations(doc: &Value) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            // An empty requirement object (`security: [{}]`) marks a public operation.
+            let public = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(serde_json::Map::is_empty))
+            });
+            out.push((method.to_uppercase(), path.clone(), public));
+        }
+    }
+    out
+}
+
+async fn every_secured_operation_answers_401_without_credentials(app: TestApp) {
     let doc = document(&app).await;
     let mut public = Vec::new();
     let mut checked = 0;
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            let name = format!("{} {path}", method.to_uppercase());
-            // An empty requirement object (`security: [{}]`) marks a public operation.
-            let is_public = op["security"].as_array().is_some_and(|s| {
-                s.iter()
-                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
-            });
-            if is_public {
-                public.push(name);
-                continue;
-            }
-            let concrete = path
-                .replace("{user}", "me")
-                .replace("{keyid}", "AAAAAAAAAA")
-                .replace("{keyname}", "x");
-            let method: Method = method.to_uppercase().parse().unwrap();
-            let res = app.req(method, &concrete).send().await;
-            assert_eq!(
-                res.status,
-                StatusCode::UNAUTHORIZED,
-                "{name}: {}",
-                res.text()
-            );
-            assert!(res.header("www-authenticate").is_some(), "{name}");
-            checked += 1;
+    for (method, path, is_public) in operations(&doc) {
+        let name = format!("{method} {path}");
+        if is_public {
+            public.push(name);
+            continue;
         }
+        let concrete = path
+            .replace("{user}", "me")
+            .replace("{keyid}", "AAAAAAAAAA")
+            .replace("{keyname}", "x")
+            .replace("{organization}", "default");
+        let res = app.req(method.parse().unwrap(), &concrete).send().await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: {}",
+            res.text()
+        );
+        assert!(res.header("www-authenticate").is_some(), "{name}");
+        checked += 1;
     }
     public.sort();
     assert_eq!(public, PUBLIC_OPERATIONS);
-    assert!(checked >= 10, "only {checked} secured operations found");
+    assert!(checked >= 20, "only {checked} secured operations found");
+}
+
+/// A body that passes validation, so the answer is about authorization.
+fn body_for(method: &str, path: &str, org: &str) -> Option<Value> {
+    match (method, path) {
+        ("POST", "/api/v2/users") => Some(serde_json::json!({
+            "email": "new@example.com", "username": "newbie", "password": crate::harness::OWNER_PASSWORD,
+            "organization_ids": [org]
+        })),
+        ("POST", "/api/v2/organizations") => Some(serde_json::json!({"name": "sneaky"})),
+        (_, p) if p.ends_with("/roles") => Some(serde_json::json!({"roles": []})),
+        ("POST" | "PUT", _) => Some(serde_json::json!({})),
+        _ => None,
+    }
+}
+
+async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
+    let (owner_id, owner) = app.first_user().await;
+    let (_, member) = app.user_with_roles(&owner, "plain", &[]).await;
+    let org = app
+        .post("/api/v2/organizations")
+        .token(&owner)
+        .json(&serde_json::json!({"name": "research"}))
+        .send()
+        .await
+        .json();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let owner_token = app
+        .token(&owner, serde_json::json!({"token_name": "owners"}))
+        .await;
+    let key_id = owner_token.split('-').next().unwrap().to_owned();
+    let doc = document(&app).await;
+    let mut self_service = Vec::new();
+    let mut ops = operations(&doc);
+    // Logging out ends the member's session, so it goes last.
+    ops.sort_by_key(|(method, path, _)| method == "POST" && path == "/api/v2/users/logout");
+    for (method, path, is_public) in ops {
+        if is_public {
+            continue;
+        }
+        let name = format!("{method} {path}");
+        let concrete = path
+            .replace("{user}", &owner_id.to_string())
+            .replace("{keyid}", &key_id)
+            .replace("{keyname}", "owners")
+            .replace("{organization}", &org_id);
+        let mut req = app.req(method.parse().unwrap(), &concrete).token(&member);
+        if let Some(body) = body_for(&method, &path, &org_id) {
+            req = req.json(&body);
+        }
+        let res = req.send().await;
+        if SELF_SERVICE_OPERATIONS.contains(&name.as_str()) {
+            assert!(
+                res.status.is_success(),
+                "{name}: {} {}",
+                res.status,
+                res.text()
+            );
+            self_service.push(name);
+            continue;
+        }
+        assert!(
+            matches!(res.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+            "{name} as an unprivileged member: {} {}",
+            res.status,
+            res.text()
+        );
+    }
+    self_service.sort();
+    assert_eq!(
+        self_service, SELF_SERVICE_OPERATIONS,
+        "the self-service list is stale"
+    );
+    // And nothing changed: the owner's token still works, no user or org was created.
+    assert_eq!(
+        app.get("/api/v2/users/me")
+            .token(&owner_token)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v2/users/newbie")
+            .token(&owner)
+            .send()
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/v2/organizations/sneaky")
+            .token(&owner)
+            .send()
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
