@@ -41,6 +41,25 @@ pub struct AuthState {
     pub resource_metadata_url: String,
     /// `--disable-session-expiry-refresh`.
     pub disable_session_expiry_refresh: bool,
+    /// Whether requests may have their authz checks recorded (`--dev`).
+    pub authz_recording: AuthzRecording,
+}
+
+/// When the authz check recorder runs (decisions.md 23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthzRecording {
+    /// Not a dev deployment: never.
+    #[default]
+    Off,
+    /// `--dev`: when the request sends `x-record-authz-checks: true`.
+    OnRequest,
+    /// `--dev --enable-authz-recordings`: every authenticated request.
+    Always,
+}
+
+/// Go's `strconv.ParseBool` truth values.
+fn parses_true(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
 /// An authenticated request: the key, its user and the subject decisions are made for.
@@ -440,9 +459,37 @@ pub async fn require_api_key(
         log.set_requestor(auth.key.user_id, &auth.username);
         log.set_api_key_id(&auth.key.id);
     }
+    let record = match state.authz_recording {
+        AuthzRecording::Off => false,
+        AuthzRecording::Always => true,
+        AuthzRecording::OnRequest => req
+            .headers()
+            .get("x-record-authz-checks")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(parses_true),
+    };
+    let (auth, recorder) = if record {
+        let recorder = Arc::new(gatehouse_rbac::recorder::AuthzRecorder::new());
+        let mut subject = auth.subject.clone();
+        subject.recorder = Some(recorder.clone());
+        let recorded = Authenticated {
+            key: auth.key.clone(),
+            source: auth.source,
+            username: auth.username.clone(),
+            email: auth.email.clone(),
+            status: auth.status.clone(),
+            subject,
+        };
+        (Arc::new(recorded), Some(recorder))
+    } else {
+        (auth, None)
+    };
     let rfc6750 = auth.source.is_rfc6750();
     req.extensions_mut().insert(Actor(auth));
     let mut res = next.run(req).await;
+    if let Some(value) = recorder.and_then(|r| HeaderValue::from_str(&r.header_value()).ok()) {
+        res.headers_mut().insert("x-authz-checks", value);
+    }
     // A scope refusal on a Bearer request says which scope would do (RFC 6750 §3.1).
     if rfc6750
         && let Some(InsufficientScope(scope)) = res.extensions().get::<InsufficientScope>().copied()

@@ -41,6 +41,7 @@ pub mod authorize;
 pub mod fixtures;
 pub mod object;
 pub mod permission;
+pub mod recorder;
 pub mod resource;
 pub mod role;
 pub mod roles;

@@ -21,6 +21,8 @@ pub struct Subject {
     pub roles: Vec<RoleAssignment>,
     pub groups: Vec<Uuid>,
     pub scope: Arc<Scope>,
+    /// Dev mode only: where this request's checks are recorded.
+    pub recorder: Option<Arc<crate::recorder::AuthzRecorder>>,
 }
 
 impl Subject {
@@ -112,6 +114,7 @@ impl Subject {
             roles,
             groups,
             scope,
+            recorder: None,
         })
     }
 }

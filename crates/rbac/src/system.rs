@@ -45,6 +45,7 @@ fn system_subject(name: &'static str, def: &'static RoleDef) -> Subject {
         roles: vec![RoleAssignment { def, org: None }],
         groups: Vec::new(),
         scope: Arc::new(Scope::all()),
+        recorder: None,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use gatehouse_httpmw::AuthState;
+use gatehouse_httpmw::{AuthState, apikey::AuthzRecording};
 use gatehouse_store::{Db, Store, models::Organization, system::system_restricted};
 
 use crate::config::ServerConfig;
@@ -71,6 +71,11 @@ impl AppState {
             store: store.clone(),
             resource_metadata_url: format!("{access_url}/.well-known/oauth-protected-resource"),
             disable_session_expiry_refresh: config.disable_session_expiry_refresh,
+            authz_recording: match (config.dev, config.enable_authz_recordings) {
+                (false, _) => AuthzRecording::Off,
+                (true, false) => AuthzRecording::OnRequest,
+                (true, true) => AuthzRecording::Always,
+            },
         });
         Ok(AppState(Arc::new(App {
             store,

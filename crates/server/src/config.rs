@@ -90,6 +90,19 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_LOG_FILTER", default_value = "info")]
     pub log_filter: String,
 
+    /// Development mode: enables the authz check recorder (`x-record-authz-checks`).
+    #[arg(long, env = "CODER_DEV", default_value_t = false)]
+    pub dev: bool,
+
+    /// With `--dev`, record the authz checks of every request, not only those that ask.
+    #[arg(
+        long,
+        env = "CODER_ENABLE_AUTHZ_RECORDINGS",
+        default_value_t = false,
+        hide = true
+    )]
+    pub enable_authz_recordings: bool,
+
     /// How long to wait for in-flight requests on shutdown.
     #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
@@ -121,6 +134,8 @@ impl ServerConfig {
             log_format: LogFormat::Human,
             log_filter: "info".to_owned(),
             graceful_shutdown_timeout: Duration::from_secs(5),
+            dev: false,
+            enable_authz_recordings: false,
         }
     }
 }

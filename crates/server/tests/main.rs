@@ -14,5 +14,6 @@ mod errors;
 mod harness;
 mod openapi;
 mod organizations;
+mod recorder;
 mod scopes;
 mod users;

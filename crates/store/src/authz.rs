@@ -4,9 +4,18 @@
 //! whose role allows but whose credential's scope does not gets `InsufficientScope`
 //! (decisions.md 13, also for reads).
 
-use gatehouse_rbac::{Action, Denied, Object, Subject, authorize, scope::covering_scope};
+use gatehouse_rbac::{Action, Denied, Object, Subject, scope::covering_scope};
 
 use crate::error::{Result, StoreError};
+
+/// Decides, and records the decision when the request asked for a recording.
+fn authorize(subject: &Subject, action: Action, object: &Object<'_>) -> Result<(), Denied> {
+    let decision = gatehouse_rbac::authorize(subject, action, object);
+    if let Some(recorder) = &subject.recorder {
+        recorder.record(action, object, decision.is_ok());
+    }
+    decision
+}
 
 fn scope_error(action: Action, object: &Object<'_>) -> StoreError {
     StoreError::InsufficientScope(covering_scope(object.resource, action))
