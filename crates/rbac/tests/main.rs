@@ -1,10 +1,7 @@
-//! The rbac crate's integration tests: no allocation per check, and the golden
-//! role × resource × action matrix.
+//! The rbac crate's integration tests: the golden role × resource × action matrix and
+//! property tests. (The no-allocation test is its own binary, `tests/alloc.rs`.)
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
-mod alloc;
 mod matrix;
-
-/// The allocation counter is process-wide, so tests in this binary run one at a time.
-pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+mod properties;

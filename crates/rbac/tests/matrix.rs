@@ -34,9 +34,6 @@ const SUBJECTS: &[(&str, &[&str], &[&str])] = &[
 
 #[test]
 fn role_resource_action_matrix() {
-    let _serial = crate::SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let shapes: [(&str, Object<'_>); 4] = [
         (
             "org/other",
@@ -103,9 +100,6 @@ fn role_resource_action_matrix() {
 
 #[test]
 fn every_action_listed_for_a_type_is_a_real_action() {
-    let _serial = crate::SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for resource in ResourceType::ALL {
         for action in resource.actions() {
             assert_ne!(*action, Action::Wildcard, "{resource}");
