@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod apikey;
 pub mod body;
 pub mod client_ip;

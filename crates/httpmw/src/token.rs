@@ -89,6 +89,12 @@ pub fn plausible_id(id: &str) -> bool {
     id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The stored form of a workspace-agent token: SHA-256 of its canonical (lowercase,
+/// hyphenated) UUID text, so the same token in any accepted spelling matches.
+pub fn agent_token_hash(token: uuid::Uuid) -> [u8; 32] {
+    hash_secret(&token.hyphenated().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

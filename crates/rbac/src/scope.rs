@@ -252,6 +252,50 @@ impl Scope {
         }
     }
 
+    /// A workspace agent's scope (spec/auth.md §5.3): everything (or everything but user
+    /// data), limited to its workspace, template, template version (listed under type
+    /// `template`, as upstream), owner, boundary logs and task.
+    pub fn for_agent(
+        workspace: uuid::Uuid,
+        template: uuid::Uuid,
+        template_version: uuid::Uuid,
+        owner: uuid::Uuid,
+        task: Option<uuid::Uuid>,
+        no_user_data: bool,
+    ) -> Scope {
+        use crate::allow_list::{AllowId, AllowListEntry};
+        let site = if no_user_data {
+            ResourceType::ALL
+                .iter()
+                .filter(|r| **r != User)
+                .map(|r| Permission::allow(*r, Action::Wildcard))
+                .collect()
+        } else {
+            vec![Permission::allow(ResourceType::Wildcard, Action::Wildcard)]
+        };
+        let entry = |resource, id| AllowListEntry {
+            resource,
+            id: AllowId::Id(id),
+        };
+        let mut entries = vec![
+            entry(Workspace, workspace),
+            entry(Template, template),
+            entry(Template, template_version),
+            entry(User, owner),
+            AllowListEntry {
+                resource: BoundaryLog,
+                id: AllowId::Any,
+            },
+        ];
+        if let Some(task) = task {
+            entries.push(entry(Task, task));
+        }
+        Scope {
+            site,
+            allow_list: AllowList::normalise(entries),
+        }
+    }
+
     /// `coder:all` with `[*:*]`: the scope never restricts.
     pub fn all() -> Scope {
         Scope {

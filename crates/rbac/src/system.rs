@@ -57,6 +57,36 @@ pub fn system_restricted() -> &'static Subject {
     &SYSTEM_RESTRICTED_SUBJECT
 }
 
+/// The built-in provisioner daemons: read what a job needs, write job results,
+/// resources and agents, and finish builds (spec/auth.md §4.10 `provisionerd`).
+static PROVISIONERD: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {
+    name: "provisionerd",
+    display_name: "Provisioner Daemon",
+    site: Vec::leak(vec![
+        Permission::allow(ResourceType::Wildcard, Read),
+        Permission::allow(ResourceType::ProvisionerJobs, Wildcard),
+        Permission::allow(ResourceType::Template, Update),
+        Permission::allow(ResourceType::Workspace, Update),
+        Permission::allow(ResourceType::Workspace, Delete),
+        Permission::allow(ResourceType::Workspace, CreateAgent),
+        Permission::allow(ResourceType::Workspace, DeleteAgent),
+        Permission::allow(ResourceType::Workspace, UpdateAgent),
+        Permission::allow(ResourceType::System, Wildcard),
+    ]),
+    user: &[],
+    org: &[],
+    member: &[],
+    org_scoped: false,
+});
+
+static PROVISIONERD_SUBJECT: LazyLock<Subject> =
+    LazyLock::new(|| system_subject("provisionerd", &PROVISIONERD));
+
+/// The subject the built-in echo provisioner runs as.
+pub fn provisionerd() -> &'static Subject {
+    &PROVISIONERD_SUBJECT
+}
+
 /// The database purge daemon (spec/ops.md §11, decisions.md 22): delete on exactly
 /// `system`, `notification_message`, `api_key` and `aibridge_interception`, nothing else.
 static DBPURGE: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {

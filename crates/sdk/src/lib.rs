@@ -9,5 +9,6 @@ pub mod error;
 pub mod gofmt;
 pub mod organizations;
 pub mod users;
+pub mod workspaces;
 
 pub use error::{Response, ValidationError};

@@ -74,6 +74,17 @@ impl LoginType {
     }
 }
 
+/// `codersdk.MinimalUser`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MinimalUser {
+    pub id: Uuid,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub avatar_url: String,
+}
+
 /// `codersdk.SlimRole`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SlimRole {

@@ -5,7 +5,10 @@ use std::{path::Path, sync::Arc};
 use gatehouse_httpmw::{AuthState, apikey::AuthzRecording};
 use gatehouse_store::{Db, Store, models::Organization, system::system_restricted};
 
-use crate::config::ServerConfig;
+use crate::{
+    config::ServerConfig,
+    jobs::provisioner::{JobSignal, Provisioner},
+};
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -19,6 +22,10 @@ pub struct App {
     pub access_url: String,
     pub default_org: Organization,
     pub auth: Arc<AuthState>,
+    /// Wakes the provisioner daemons when a job is queued.
+    pub jobs: JobSignal,
+    /// A provisioner handle, for running jobs by hand (tests) or spawning daemons.
+    pub provisioner: Provisioner,
 }
 
 impl std::ops::Deref for AppState {
@@ -77,12 +84,16 @@ impl AppState {
                 (true, true) => AuthzRecording::Always,
             },
         });
+        let provisioner = Provisioner::new(store.clone());
+        let jobs = JobSignal::default();
         Ok(AppState(Arc::new(App {
             store,
             config,
             access_url,
             default_org,
             auth,
+            jobs,
+            provisioner,
         })))
     }
 }

@@ -90,6 +90,10 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_LOG_FILTER", default_value = "info")]
     pub log_filter: String,
 
+    /// How many built-in echo provisioner daemons take jobs (0: jobs stay pending).
+    #[arg(long, env = "CODER_PROVISIONER_DAEMONS", default_value_t = 3)]
+    pub provisioner_daemons: usize,
+
     /// Development mode: enables the authz check recorder (`x-record-authz-checks`).
     #[arg(long, env = "CODER_DEV", default_value_t = false)]
     pub dev: bool,
@@ -136,6 +140,7 @@ impl ServerConfig {
             graceful_shutdown_timeout: Duration::from_secs(5),
             dev: false,
             enable_authz_recordings: false,
+            provisioner_daemons: 0,
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod echo;
+pub mod jobs;
 pub mod openapi;
 pub mod password;
 pub mod router;

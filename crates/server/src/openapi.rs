@@ -16,6 +16,11 @@ use utoipa::{
         (name = "Authorization", description = "Login, logout and scopes"),
         (name = "Organizations", description = "Organizations"),
         (name = "Members", description = "Organization members and role assignment"),
+        (name = "Files", description = "Uploaded files: echo plans and archives"),
+        (name = "Templates", description = "Templates and template versions"),
+        (name = "Workspaces", description = "Workspaces"),
+        (name = "Builds", description = "Workspace builds"),
+        (name = "Agents", description = "The workspace-agent API (agent token)"),
     )
 )]
 pub struct ApiDoc;

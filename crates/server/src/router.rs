@@ -13,6 +13,7 @@ use axum::{
 };
 use gatehouse_httpmw::{
     Json,
+    agent::require_agent,
     apikey::{precheck, require_api_key},
     body::JSON_BODY_LIMIT,
     recover::panic_response,
@@ -25,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    api::{apikeys, organizations, scopes, users},
+    api::{agents, apikeys, files, organizations, scopes, templates, users, workspaces},
     app::AppState,
     openapi::ApiDoc,
 };
@@ -67,7 +68,36 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::update_member_roles))
         .routes(routes!(organizations::site_roles))
         .routes(routes!(organizations::update_user_roles))
+        .routes(routes!(files::get_file))
+        .routes(routes!(templates::create_template_version))
+        .routes(routes!(templates::get_template_version))
+        .routes(routes!(
+            templates::create_template,
+            templates::list_org_templates
+        ))
+        .routes(routes!(templates::get_template))
+        .routes(routes!(templates::list_templates))
+        .routes(routes!(workspaces::create_workspace))
+        .routes(routes!(workspaces::get_workspace))
+        .routes(routes!(workspaces::get_workspace_by_name))
+        .routes(routes!(workspaces::list_workspaces))
+        .routes(routes!(workspaces::create_build, workspaces::list_builds))
+        .routes(routes!(workspaces::get_build))
+        .merge(
+            // Archives and plans may be larger than JSON bodies (decisions.md 10).
+            OpenApiRouter::new()
+                .routes(routes!(files::upload_file))
+                .layer(DefaultBodyLimit::max(files::FILE_BODY_LIMIT)),
+        )
         .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
+}
+
+/// Routes for workspace agents, authenticated by the agent token.
+fn agent_routes(app: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(agents::manifest))
+        .routes(routes!(agents::patch_logs))
+        .route_layer(from_fn_with_state(app.auth.clone(), require_agent))
 }
 
 /// The OpenAPI document of every routed operation.
@@ -75,6 +105,7 @@ pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
     OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .merge(public_routes())
         .merge(authenticated_routes(app))
+        .merge(agent_routes(app))
         .into_openapi()
 }
 
@@ -94,6 +125,7 @@ pub fn build(app: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_routes())
         .merge(authenticated_routes(&app))
+        .merge(agent_routes(&app))
         .split_for_parts();
     let doc_json: Arc<str> = serde_json::to_string(&doc)
         .unwrap_or_else(|_| "{}".to_owned())

@@ -61,6 +61,10 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     );
     let grace = config.graceful_shutdown_timeout;
     let state = AppState::start(db.clone(), config, access_url.clone()).await?;
+    state
+        .provisioner
+        .clone()
+        .spawn_daemons(state.config.provisioner_daemons, state.jobs.clone());
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);

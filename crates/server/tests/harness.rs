@@ -281,6 +281,12 @@ impl Req<'_> {
         self
     }
 
+    pub fn body_with_type(mut self, content_type: &str, body: &str) -> Self {
+        self.builder = self.builder.header("content-type", content_type);
+        self.body = Body::from(body.to_owned());
+        self
+    }
+
     pub fn raw_body(mut self, body: &str) -> Self {
         self.builder = self.builder.header("content-type", "application/json");
         self.body = Body::from(body.to_owned());

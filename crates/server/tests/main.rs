@@ -17,3 +17,4 @@ mod organizations;
 mod recorder;
 mod scopes;
 mod users;
+mod workspaces;

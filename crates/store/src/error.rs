@@ -11,6 +11,12 @@ pub enum Conflict {
     FirstUser,
     OrganizationName,
     Membership,
+    TemplateName,
+    WorkspaceName,
+    /// The version already belongs to a template.
+    VersionInUse,
+    /// The workspace already has a build in progress.
+    BuildInProgress,
     Other,
 }
 
@@ -83,6 +89,12 @@ fn conflict_of(constraint: Option<&str>, message: &str) -> Conflict {
         Conflict::TokenName
     } else if has("idx_organizations_name") {
         Conflict::OrganizationName
+    } else if has("idx_templates_name") {
+        Conflict::TemplateName
+    } else if has("idx_workspaces_owner_name") {
+        Conflict::WorkspaceName
+    } else if has("idx_workspace_builds_number") {
+        Conflict::BuildInProgress
     } else if has("organization_members") {
         Conflict::Membership
     } else {

@@ -10,12 +10,17 @@ mod authz;
 pub mod db;
 pub mod error;
 pub mod models;
+pub mod objects;
 pub mod queries;
 
 pub use db::Db;
 pub use error::{Conflict, Result, StoreError};
 pub use gatehouse_rbac::system;
 pub use queries::{organizations::DEFAULT_ORGANIZATION_NAME, users::FirstUserError};
+
+/// The prebuilds system user (decisions.md 24): workspaces it owns are prebuilds.
+pub const PREBUILDS_USER_ID: uuid::Uuid =
+    uuid::Uuid::from_u128(0xc42fdf75_3097_471c_8c33_fb52454d81c0);
 
 /// The store: a database and the authorization that guards it.
 #[derive(Debug, Clone)]

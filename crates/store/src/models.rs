@@ -170,3 +170,198 @@ pub struct MemberWithUser {
     pub is_service_account: bool,
     pub rbac_roles: Json<Vec<String>>,
 }
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct File {
+    pub id: Uuid,
+    pub hash: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub mimetype: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ProvisionerJob {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub canceled_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub error_code: String,
+    pub organization_id: Uuid,
+    pub initiator_id: Uuid,
+    pub provisioner: String,
+    pub storage_method: String,
+    #[sqlx(rename = "type")]
+    pub job_type: String,
+    pub input: Json<serde_json::Value>,
+    pub worker_id: Option<Uuid>,
+    pub file_id: Uuid,
+    pub tags: Json<std::collections::BTreeMap<String, String>>,
+    /// Derived in the database (a generated column) so SQL can filter on it.
+    pub job_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Template {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    pub deleted: bool,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub icon: String,
+    pub provisioner: String,
+    pub active_version_id: Uuid,
+    pub created_by: Uuid,
+    /// `{"<user id>": [actions]}`.
+    pub user_acl: Json<std::collections::BTreeMap<Uuid, Vec<String>>>,
+    /// `{"<group id>": [actions]}`; the org id is the "Everyone" group.
+    pub group_acl: Json<std::collections::BTreeMap<Uuid, Vec<String>>>,
+    pub default_ttl_ms: i64,
+    pub activity_bump_ms: i64,
+    pub allow_user_autostart: bool,
+    pub allow_user_autostop: bool,
+    pub allow_user_cancel_workspace_jobs: bool,
+    pub require_active_version: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TemplateVersion {
+    pub id: Uuid,
+    pub template_id: Option<Uuid>,
+    pub organization_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub name: String,
+    pub message: String,
+    pub readme: String,
+    pub job_id: Uuid,
+    pub created_by: Uuid,
+    pub archived: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub owner_id: Uuid,
+    pub organization_id: Uuid,
+    pub template_id: Uuid,
+    pub deleted: bool,
+    pub name: String,
+    pub autostart_schedule: Option<String>,
+    pub ttl: Option<i64>,
+    pub last_used_at: DateTime<Utc>,
+    pub dormant_at: Option<DateTime<Utc>>,
+    pub deleting_at: Option<DateTime<Utc>>,
+    pub automatic_updates: String,
+    pub favorite: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkspaceBuild {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub workspace_id: Uuid,
+    pub template_version_id: Uuid,
+    pub build_number: i32,
+    pub transition: String,
+    pub initiator_id: Uuid,
+    pub job_id: Uuid,
+    pub deadline: Option<DateTime<Utc>>,
+    pub max_deadline: Option<DateTime<Utc>>,
+    pub reason: String,
+    pub daily_cost: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkspaceResource {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub job_id: Uuid,
+    pub transition: String,
+    #[sqlx(rename = "type")]
+    pub resource_type: String,
+    pub name: String,
+    pub hide: bool,
+    pub icon: String,
+    pub daily_cost: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct WorkspaceAgent {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub name: String,
+    pub resource_id: Uuid,
+    pub architecture: String,
+    pub operating_system: String,
+    pub directory: String,
+    pub version: String,
+    pub api_version: String,
+    pub lifecycle_state: String,
+    pub parent_id: Option<Uuid>,
+    pub api_key_scope: String,
+    pub deleted: bool,
+    pub first_connected_at: Option<DateTime<Utc>>,
+    pub last_connected_at: Option<DateTime<Utc>>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ready_at: Option<DateTime<Utc>>,
+    pub connection_timeout_seconds: i32,
+    pub troubleshooting_url: String,
+    pub display_order: i32,
+}
+
+/// Everything agent authentication needs, from one query: the agent, the build it
+/// belongs to (not always the latest, see the shutdown window), the workspace, and the
+/// owner's roles, memberships and groups.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AgentAuthRow {
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub agent_resource_id: Uuid,
+    pub agent_parent_id: Option<Uuid>,
+    pub agent_api_key_scope: String,
+    pub agent_directory: String,
+    pub build_id: Uuid,
+    pub build_number: i32,
+    pub build_transition: String,
+    pub build_template_version_id: Uuid,
+    pub build_job_id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub workspace_owner_id: Uuid,
+    pub workspace_organization_id: Uuid,
+    pub workspace_template_id: Uuid,
+    pub owner_username: String,
+    pub owner_status: String,
+    pub owner_rbac_roles: Json<Vec<String>>,
+    pub owner_is_service_account: bool,
+    /// JSON `[{"org": uuid, "roles": [...], "defaults": [...]}]`.
+    pub memberships: String,
+    /// JSON `[uuid, ...]`.
+    pub group_ids: String,
+}
+
+/// Why an agent token that matched an agent was refused (decisions.md 36).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AgentAuthDiagnosis {
+    pub agent_deleted: bool,
+    pub workspace_deleted: bool,
+    pub build_number: i32,
+    pub transition: String,
+    pub job_status: String,
+    pub latest_build_number: i32,
+    pub latest_transition: String,
+    pub latest_job_status: String,
+}

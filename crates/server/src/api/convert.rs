@@ -166,3 +166,56 @@ pub fn assignable_role(
         built_in: true,
     }
 }
+
+pub fn job(j: &models::ProvisionerJob) -> gatehouse_sdk::workspaces::ProvisionerJob {
+    use gatehouse_sdk::workspaces::{
+        ProvisionerJobInput, ProvisionerJobMetadata, ProvisionerJobStatus,
+    };
+    let input: ProvisionerJobInput = serde_json::from_value(j.input.0.clone()).unwrap_or_default();
+    gatehouse_sdk::workspaces::ProvisionerJob {
+        id: j.id,
+        created_at: j.created_at,
+        started_at: j.started_at,
+        completed_at: j.completed_at,
+        canceled_at: j.canceled_at,
+        error: j.error.clone().unwrap_or_default(),
+        error_code: j.error_code.clone(),
+        status: ProvisionerJobStatus::parse(&j.job_status),
+        worker_id: j.worker_id,
+        file_id: j.file_id,
+        tags: j.tags.0.clone(),
+        queue_position: 0,
+        queue_size: 0,
+        organization_id: j.organization_id,
+        initiator_id: j.initiator_id,
+        input,
+        job_type: j.job_type.clone(),
+        metadata: ProvisionerJobMetadata::default(),
+        logs_overflowed: false,
+    }
+}
+
+pub fn minimal_user(u: &models::User) -> gatehouse_sdk::users::MinimalUser {
+    gatehouse_sdk::users::MinimalUser {
+        id: u.id,
+        username: u.username.clone(),
+        name: u.name.clone(),
+        avatar_url: u.avatar_url.clone(),
+    }
+}
+
+/// `ConvertWorkspaceStatus` (spec/types.md §7.3).
+pub fn workspace_status(job_status: &str, transition: &str) -> &'static str {
+    match (job_status, transition) {
+        ("pending", _) => "pending",
+        ("running", "start") => "starting",
+        ("running", "stop") => "stopping",
+        ("running", "delete") => "deleting",
+        ("succeeded", "start") => "running",
+        ("succeeded", "stop") => "stopped",
+        ("succeeded", "delete") => "deleted",
+        ("canceling", _) => "canceling",
+        ("canceled", _) => "canceled",
+        _ => "failed",
+    }
+}

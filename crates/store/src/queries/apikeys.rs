@@ -6,6 +6,9 @@ use gatehouse_rbac::{Action, Object, Subject};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::subject_sql::{
+    groups_postgres, groups_sqlite, memberships_postgres, memberships_sqlite,
+};
 use crate::{
     Store,
     authz::{allowed, check, check_or_hide},
@@ -22,28 +25,24 @@ macro_rules! key_columns {
 }
 
 /// The hot path: key, user, memberships and groups in one round trip. The aggregate
-/// functions differ between the dialects, so this is the one query with two texts.
-const AUTH_ROW_SQLITE: &str = "SELECT k.id, k.hashed_secret, k.user_id, k.last_used, k.expires_at, \
-    k.created_at, k.updated_at, k.login_type, k.lifetime_seconds, k.ip_address, k.token_name, \
-    k.scopes, k.allow_list, u.username, u.email, u.status, u.rbac_roles, u.is_service_account, \
-    u.deleted AS user_deleted, \
-    (SELECT json_group_array(json_object('org', lower(hex(m.organization_id)), 'roles', json(m.roles), \
-        'defaults', json(o.default_org_member_roles))) \
-     FROM organization_members m JOIN organizations o ON o.id = m.organization_id \
-     WHERE m.user_id = u.id AND o.deleted = FALSE) AS memberships, \
-    (SELECT json_group_array(lower(hex(g.group_id))) FROM group_members g WHERE g.user_id = u.id) AS group_ids \
-    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1";
+/// functions differ between the dialects, so this is a query with two texts.
+macro_rules! auth_row_sql {
+    ($memberships:expr, $groups:expr) => {
+        concat!(
+            "SELECT ",
+            key_columns!(),
+            ", u.username, u.email, u.status, u.rbac_roles, u.is_service_account, u.deleted AS user_deleted, ",
+            $memberships,
+            " AS memberships, ",
+            $groups,
+            " AS group_ids FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1"
+        )
+    };
+}
 
-const AUTH_ROW_POSTGRES: &str = "SELECT k.id, k.hashed_secret, k.user_id, k.last_used, k.expires_at, \
-    k.created_at, k.updated_at, k.login_type, k.lifetime_seconds, k.ip_address, k.token_name, \
-    k.scopes, k.allow_list, u.username, u.email, u.status, u.rbac_roles, u.is_service_account, \
-    u.deleted AS user_deleted, \
-    COALESCE((SELECT json_agg(json_build_object('org', m.organization_id, 'roles', m.roles, \
-        'defaults', o.default_org_member_roles))::text \
-     FROM organization_members m JOIN organizations o ON o.id = m.organization_id \
-     WHERE m.user_id = u.id AND o.deleted = FALSE), '[]') AS memberships, \
-    COALESCE((SELECT json_agg(g.group_id)::text FROM group_members g WHERE g.user_id = u.id), '[]') AS group_ids \
-    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1";
+const AUTH_ROW_SQLITE: &str = auth_row_sql!(memberships_sqlite!("u.id"), groups_sqlite!("u.id"));
+const AUTH_ROW_POSTGRES: &str =
+    auth_row_sql!(memberships_postgres!("u.id"), groups_postgres!("u.id"));
 
 impl Store {
     /// Inserts a key for `key.user_id`. Keys cannot be created for deleted users.

@@ -1,6 +1,10 @@
 //! SQL, one module per area. Every public method authorizes its subject first.
 
+pub mod agents;
 pub mod apikeys;
 pub mod members;
 pub mod organizations;
+mod subject_sql;
+pub mod templates;
 pub mod users;
+pub mod workspaces;

@@ -1,0 +1,3 @@
+//! Background work: each job acts as a least-privilege system subject.
+
+pub mod provisioner;

@@ -1,0 +1,143 @@
+//! The built-in echo provisioner: in-process daemons that take pending jobs and carry
+//! them out from the uploaded echo plan, so the whole workspace lifecycle runs without
+//! Terraform. Acts as the `provisionerd` system subject.
+
+use std::{sync::Arc, time::Duration};
+
+use gatehouse_httpmw::token::agent_token_hash;
+use gatehouse_store::{
+    Store, StoreError,
+    queries::workspaces::{NewAgent, NewResource},
+    system::provisionerd,
+};
+use tokio::sync::Notify;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::echo;
+
+/// Daemons wake on this when a job is queued here; they also poll, for jobs queued by
+/// other replicas.
+#[derive(Debug, Clone, Default)]
+pub struct JobSignal(Arc<Notify>);
+
+impl JobSignal {
+    pub fn job_queued(&self) {
+        self.0.notify_waiters();
+    }
+}
+
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    store: Store,
+    worker_id: Uuid,
+}
+
+impl Provisioner {
+    pub fn new(store: Store) -> Provisioner {
+        Provisioner {
+            store,
+            worker_id: Uuid::new_v4(),
+        }
+    }
+
+    /// Takes and runs one pending job. `Ok(false)` when there was none.
+    pub async fn run_once(&self) -> Result<bool, StoreError> {
+        let subject = provisionerd();
+        let Some(job) = self.store.acquire_job(subject, self.worker_id).await? else {
+            return Ok(false);
+        };
+        let file = self.store.file_by_id(subject, job.file_id).await?;
+        let plan = echo::parse(&file.data);
+        match job.job_type.as_str() {
+            "workspace_build" => {
+                let build = self.store.build_for_job(subject, job.id).await?;
+                let plan = match plan {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        let message = format!("echo plan is invalid: {} {}", e.field, e.detail);
+                        self.store
+                            .complete_build_job(subject, job.id, Some(&message), &[])
+                            .await?;
+                        return Ok(true);
+                    }
+                };
+                let delay = plan.apply_delay_ms.get(&build.transition).unwrap_or(0);
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                if plan.fail.get(&build.transition).unwrap_or(false) {
+                    let message = format!(
+                        "echo: the plan asks the {} transition to fail",
+                        build.transition
+                    );
+                    self.store
+                        .complete_build_job(subject, job.id, Some(&message), &[])
+                        .await?;
+                } else {
+                    // Agents exist only while a workspace runs: start builds create them.
+                    let resources: Vec<NewResource> = if build.transition == "start" {
+                        plan.resources
+                            .iter()
+                            .map(|r| NewResource {
+                                resource_type: r.resource_type.clone(),
+                                name: r.name.clone(),
+                                agents: r
+                                    .agents
+                                    .iter()
+                                    .map(|a| NewAgent {
+                                        name: a.name.clone(),
+                                        auth_token_hash: agent_token_hash(a.auth_token).to_vec(),
+                                        operating_system: a.os.clone(),
+                                        architecture: a.architecture.clone(),
+                                        directory: a.directory.clone(),
+                                    })
+                                    .collect(),
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    self.store
+                        .complete_build_job(subject, job.id, None, &resources)
+                        .await?;
+                }
+            }
+            _ => {
+                let error = plan
+                    .err()
+                    .map(|e| format!("echo plan is invalid: {} {}", e.field, e.detail));
+                self.store
+                    .complete_import_job(subject, job.id, error.as_deref())
+                    .await?;
+            }
+        }
+        tracing::info!(job_id = %job.id, job_type = %job.job_type, "provisioner job done");
+        Ok(true)
+    }
+
+    /// Starts `count` daemons on the current runtime, each in a `provisioner` span.
+    pub fn spawn_daemons(self, count: usize, signal: JobSignal) {
+        for n in 0..count {
+            let daemon = Provisioner::new(self.store.clone());
+            let signal = signal.clone();
+            let span =
+                tracing::info_span!("provisioner", daemon = n, worker_id = %daemon.worker_id);
+            tokio::spawn(
+                async move {
+                    loop {
+                        match daemon.run_once().await {
+                            Ok(true) => continue,
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(error = %e, "provisioner job failed"),
+                        }
+                        let _ = tokio::time::timeout(POLL_INTERVAL, signal.0.notified()).await;
+                    }
+                }
+                .instrument(span),
+            );
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Templates, workspaces, builds and the agent gate through shutdown (spec/auth.md §5).
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{harness::TestApp, on_both_backends};
+
+on_both_backends!(
+    workspace_lifecycle_and_agent_shutdown_window,
+    stop_build_that_is_not_the_successor_never_opens_the_window,
+    failed_start_never_authenticates,
+    template_version_mismatch_closes_the_window,
+    deleted_workspace_agents_are_refused,
+    bad_plans_and_busy_workspaces_are_refused,
+    members_reach_only_their_own_workspaces,
+    agent_tokens_are_checked,
+);
+
+const GENERIC: &str = "The agent cannot authenticate until the workspace provision job has been completed. If the job is no longer running, this agent is invalid.";
+
+fn plan(token: Uuid, stop_delay_ms: u64, fail_start: bool) -> String {
+    json!({
+        "resources": [{"name": "dev", "type": "echo_container", "agents": [
+            {"name": "main", "auth_token": token, "os": "linux", "architecture": "amd64"}
+        ]}],
+        "apply_delay_ms": {"start": 0, "stop": stop_delay_ms, "delete": 0},
+        "fail": {"start": fail_start}
+    })
+    .to_string()
+}
+
+struct World {
+    owner: String,
+    template: Value,
+}
+
+async fn run_jobs(app: &TestApp) {
+    while app.state.provisioner.run_once().await.unwrap() {}
+}
+
+async fn upload(app: &TestApp, token: &str, body: &str) -> Uuid {
+    let res = app
+        .post("/api/v2/files")
+        .token(token)
+        .body_with_type("application/json", body)
+        .send()
+        .await;
+    assert!(
+        res.status == StatusCode::CREATED || res.status == StatusCode::OK,
+        "{}",
+        res.text()
+    );
+    res.json()["hash"].as_str().unwrap().parse().unwrap()
+}
+
+async fn version(app: &TestApp, token: &str, file: Uuid, template: Option<&str>) -> Value {
+    let mut body = json!({"storage_method": "file", "file_id": file, "provisioner": "echo"});
+    if let Some(t) = template {
+        body["template_id"] = json!(t);
+    }
+    let res = app
+        .post("/api/v2/organizations/default/templateversions")
+        .token(token)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    run_jobs(app).await;
+    let v = res.json();
+    let res = app
+        .get(&format!(
+            "/api/v2/templateversions/{}",
+            v["id"].as_str().unwrap()
+        ))
+        .token(token)
+        .send()
+        .await;
+    assert_eq!(res.json()["job"]["status"], "succeeded", "{}", res.text());
+    res.json()
+}
+
+async fn world(app: &TestApp, agent_token: Uuid, stop_delay_ms: u64, fail_start: bool) -> World {
+    let (_, owner) = app.first_user().await;
+    let file = upload(app, &owner, &plan(agent_token, stop_delay_ms, fail_start)).await;
+    let v = version(app, &owner, file, None).await;
+    let res = app
+        .post("/api/v2/organizations/default/templates")
+        .token(&owner)
+        .json(&json!({"name": "echo", "template_version_id": v["id"]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    World {
+        owner,
+        template: res.json(),
+    }
+}
+
+async fn create_workspace(app: &TestApp, token: &str, template: &Value, name: &str) -> Value {
+    let res = app
+        .post("/api/v2/users/me/workspaces")
+        .token(token)
+        .json(&json!({"template_id": template["id"], "name": name}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    res.json()
+}
+
+async fn build(
+    app: &TestApp,
+    token: &str,
+    workspace: &Value,
+    transition: &str,
+    version: Option<&str>,
+) -> Value {
+    let mut body = json!({"transition": transition});
+    if let Some(v) = version {
+        body["template_version_id"] = json!(v);
+    }
+    let res = app
+        .post(&format!(
+            "/api/v2/workspaces/{}/builds",
+            workspace["id"].as_str().unwrap()
+        ))
+        .token(token)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    res.json()
+}
+
+async fn manifest(app: &TestApp, agent_token: Uuid) -> crate::harness::TestResponse {
+    app.get("/api/v2/workspaceagents/me/manifest")
+        .header("Coder-Session-Token", &agent_token.to_string())
+        .send()
+        .await
+}
+
+fn assert_refused(res: &crate::harness::TestResponse, detail: &str) {
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(
+        res.json(),
+        json!({"message": "Workspace agent not authorized.", "detail": detail})
+    );
+    assert!(res.header("www-authenticate").is_none());
+}
+
+async fn build_status(app: &TestApp, token: &str, build: &Value) -> String {
+    let res = app
+        .get(&format!(
+            "/api/v2/workspacebuilds/{}",
+            build["id"].as_str().unwrap()
+        ))
+        .token(token)
+        .send()
+        .await;
+    res.json()["job"]["status"].as_str().unwrap().to_owned()
+}
+
+async fn workspace_lifecycle_and_agent_shutdown_window(app: TestApp) {
+    let agent = Uuid::new_v4();
+    let w = world(&app, agent, 400, false).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    assert_eq!(ws["latest_build"]["status"], "pending");
+    assert_eq!(ws["latest_build"]["build_number"], 1);
+    // The agent of a build that has not run yet does not exist.
+    assert_refused(&manifest(&app, agent).await, GENERIC);
+    run_jobs(&app).await;
+    let ws = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await
+        .json();
+    assert_eq!(ws["latest_build"]["status"], "running");
+    assert_eq!(ws["latest_build"]["job"]["status"], "succeeded");
+    assert_eq!(
+        ws["latest_build"]["resources"][0]["agents"][0]["name"],
+        "main"
+    );
+    let res = manifest(&app, agent).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["build_number"], 1);
+    assert_eq!(res.json()["workspace_name"], "dev");
+
+    // A stop build that stays pending (no daemon has taken it): the start agent still
+    // authenticates, against its own build.
+    let stop = build(&app, &w.owner, &ws, "stop", None).await;
+    assert_eq!(stop["status"], "pending");
+    let res = manifest(&app, agent).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["build_number"], 1);
+    // Shutdown scripts can post logs.
+    let res = app
+        .req("PATCH".parse().unwrap(), "/api/v2/workspaceagents/me/logs")
+        .header("Coder-Session-Token", &agent.to_string())
+        .json(&json!({"logs": [{"level": "info", "output": "shutting down"}]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    // While the stop build runs (its apply delay), still open.
+    let provisioner = app.state.provisioner.clone();
+    let running = tokio::spawn(async move { provisioner.run_once().await.unwrap() });
+    let mut seen_running = false;
+    for _ in 0..100 {
+        if build_status(&app, &w.owner, &stop).await == "running" {
+            seen_running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen_running, "the stop job never ran");
+    let res = manifest(&app, agent).await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "during a running stop: {}",
+        res.text()
+    );
+    assert!(running.await.unwrap());
+
+    // The stop finished: closed, and the reason says so.
+    assert_eq!(build_status(&app, &w.owner, &stop).await, "succeeded");
+    assert_refused(
+        &manifest(&app, agent).await,
+        "The workspace stop build has finished.",
+    );
+    let ws = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await
+        .json();
+    assert_eq!(ws["latest_build"]["status"], "stopped");
+
+    // Starting again brings the agent back (same token, new build).
+    build(&app, &w.owner, &ws, "start", None).await;
+    run_jobs(&app).await;
+    let res = manifest(&app, agent).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["build_number"], 3);
+}
+
+async fn stop_build_that_is_not_the_successor_never_opens_the_window(app: TestApp) {
+    let first_agent = Uuid::new_v4();
+    let w = world(&app, first_agent, 0, false).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    // A second start (no stop in between) while the first agent is up: the first
+    // agent's build is no longer the latest, and the latest is a start.
+    let second_agent = Uuid::new_v4();
+    let file = upload(&app, &w.owner, &plan(second_agent, 0, false)).await;
+    let v2 = version(&app, &w.owner, file, w.template["id"].as_str()).await;
+    build(&app, &w.owner, &ws, "start", v2["id"].as_str()).await;
+    assert_refused(
+        &manifest(&app, first_agent).await,
+        "A newer build replaced this agent's build.",
+    );
+    run_jobs(&app).await;
+    // Build 3 is a stop of build 2: only build 2's agent gets the window.
+    build(&app, &w.owner, &ws, "stop", v2["id"].as_str()).await;
+    assert_eq!(manifest(&app, second_agent).await.status, StatusCode::OK);
+    assert_refused(
+        &manifest(&app, first_agent).await,
+        "A newer build replaced this agent's build.",
+    );
+}
+
+async fn failed_start_never_authenticates(app: TestApp) {
+    let agent = Uuid::new_v4();
+    let w = world(&app, agent, 0, true).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    let ws = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await
+        .json();
+    assert_eq!(ws["latest_build"]["status"], "failed");
+    assert_eq!(
+        ws["latest_build"]["job"]["error"],
+        "echo: the plan asks the start transition to fail"
+    );
+    build(&app, &w.owner, &ws, "stop", None).await;
+    assert_refused(&manifest(&app, agent).await, GENERIC);
+}
+
+async fn template_version_mismatch_closes_the_window(app: TestApp) {
+    let agent = Uuid::new_v4();
+    let w = world(&app, agent, 0, false).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    let file = upload(&app, &w.owner, &plan(Uuid::new_v4(), 0, false)).await;
+    let v2 = version(&app, &w.owner, file, w.template["id"].as_str()).await;
+    // Coder's query would let the agent in here; Gatehouse checks the versions match.
+    build(&app, &w.owner, &ws, "stop", v2["id"].as_str()).await;
+    assert_refused(
+        &manifest(&app, agent).await,
+        "A newer build replaced this agent's build.",
+    );
+}
+
+async fn deleted_workspace_agents_are_refused(app: TestApp) {
+    let agent = Uuid::new_v4();
+    let w = world(&app, agent, 0, false).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    build(&app, &w.owner, &ws, "delete", None).await;
+    run_jobs(&app).await;
+    assert_refused(&manifest(&app, agent).await, "The workspace was deleted.");
+    let res = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+async fn bad_plans_and_busy_workspaces_are_refused(app: TestApp) {
+    let w = world(&app, Uuid::new_v4(), 0, false).await;
+    let bad = json!({"resources": [{"name": "dev", "type": "x", "agents": [{"name": "main", "auth_token": "not-a-uuid"}]}]}).to_string();
+    let res = app
+        .post("/api/v2/files")
+        .token(&w.owner)
+        .body_with_type("application/json", &bad)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json(),
+        json!({"message": "The echo plan is invalid.", "detail": "resources[0].agents[0].auth_token: must be a UUID",
+               "validations": [{"field": "resources[0].agents[0].auth_token", "detail": "must be a UUID"}]})
+    );
+    let res = app
+        .post("/api/v2/files")
+        .token(&w.owner)
+        .body_with_type("text/plain", "hello")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json()["message"],
+        "Unsupported content type header \"text/plain\"."
+    );
+    // Same bytes again: the same file, 200.
+    let body = plan(Uuid::nil(), 0, false);
+    let a = app
+        .post("/api/v2/files")
+        .token(&w.owner)
+        .body_with_type("application/json", &body)
+        .send()
+        .await;
+    let b = app
+        .post("/api/v2/files")
+        .token(&w.owner)
+        .body_with_type("application/json", &body)
+        .send()
+        .await;
+    assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(a.json()["hash"], b.json()["hash"]);
+
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    let res = app
+        .post(&format!(
+            "/api/v2/workspaces/{}/builds",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .json(&json!({"transition": "stop"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    let res = app
+        .post(&format!(
+            "/api/v2/workspaces/{}/builds",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .json(&json!({"transition": "reboot"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let res = app
+        .post("/api/v2/users/me/workspaces")
+        .token(&w.owner)
+        .json(&json!({"template_id": w.template["id"], "name": "DEV"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+    let res = app
+        .post("/api/v2/organizations/default/templateversions")
+        .token(&w.owner)
+        .json(&json!({"storage_method": "file", "provisioner": "terraform"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let fields: Vec<&str> = res.json()["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["field"].as_str().unwrap())
+        .map(|f| {
+            if f == "provisioner" {
+                "provisioner"
+            } else {
+                "file_id"
+            }
+        })
+        .collect();
+    assert_eq!(fields, ["provisioner", "file_id"]);
+}
+
+async fn members_reach_only_their_own_workspaces(app: TestApp) {
+    let w = world(&app, Uuid::new_v4(), 0, false).await;
+    let (_, alice) = app.user_with_roles(&w.owner, "alice", &[]).await;
+    let (_, bob) = app.user_with_roles(&w.owner, "bob", &[]).await;
+    // Members use the template through the Everyone group's ACL.
+    let res = app
+        .get(&format!(
+            "/api/v2/templates/{}",
+            w.template["id"].as_str().unwrap()
+        ))
+        .token(&alice)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let alices = create_workspace(&app, &alice, &w.template, "mine").await;
+    let id = alices["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v2/workspaces/{id}"))
+            .token(&bob)
+            .send()
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let res = app
+        .post(&format!("/api/v2/workspaces/{id}/builds"))
+        .token(&bob)
+        .json(&json!({"transition": "stop"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v2/workspaces")
+            .token(&bob)
+            .send()
+            .await
+            .json()["count"],
+        0
+    );
+    assert_eq!(
+        app.get("/api/v2/workspaces")
+            .token(&alice)
+            .send()
+            .await
+            .json()["count"],
+        1
+    );
+    assert_eq!(
+        app.get("/api/v2/workspaces")
+            .token(&w.owner)
+            .send()
+            .await
+            .json()["count"],
+        1
+    );
+    // A token confined to another workspace cannot touch this one.
+    let other = Uuid::new_v4();
+    let confined = app
+        .token(
+            &alice,
+            json!({"allow_list": [format!("workspace:{other}")]}),
+        )
+        .await;
+    let res = app
+        .get(&format!("/api/v2/workspaces/{id}"))
+        .header("authorization", &format!("Bearer {confined}"))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    assert!(
+        res.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    let allowed = app
+        .token(
+            &alice,
+            json!({"allow_list": [format!("workspace:{id}"), "template:*", "user:*"]}),
+        )
+        .await;
+    let res = app
+        .get(&format!("/api/v2/workspaces/{id}"))
+        .header("authorization", &format!("Bearer {allowed}"))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+async fn agent_tokens_are_checked(app: TestApp) {
+    let res = app.get("/api/v2/workspaceagents/me/manifest").send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.json(),
+        json!({"message": "Cookie \"coder_session_token\" must be provided."})
+    );
+    let res = app
+        .get("/api/v2/workspaceagents/me/manifest")
+        .header("Coder-Session-Token", "abc")
+        .send()
+        .await;
+    assert_eq!(
+        res.json(),
+        json!({"message": "Workspace agent token invalid.", "detail": "An agent token must be a valid UUIDv4. (len 3)"})
+    );
+    assert_refused(&manifest(&app, Uuid::new_v4()).await, GENERIC);
+    // An API key is not an agent token.
+    let (_, owner) = app.first_user().await;
+    let res = app
+        .get("/api/v2/workspaceagents/me/manifest")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,165 @@
+//! Workspace-agent authentication (spec/auth.md §5.2, decisions.md 36): one query on
+//! success; one diagnostic query only when it returns nothing.
+
+use gatehouse_rbac::{Action, Object, ResourceType, Subject};
+use uuid::Uuid;
+
+use super::subject_sql::{
+    groups_postgres, groups_sqlite, memberships_postgres, memberships_sqlite,
+};
+use crate::{
+    Store,
+    authz::check,
+    db::{Db, on_db},
+    error::Result,
+    models::{AgentAuthDiagnosis, AgentAuthRow, now},
+};
+
+/// The agent's build must be the workspace's latest, or (the shutdown window) a
+/// succeeded `start` whose successor is the latest build: a `stop` numbered one higher,
+/// still pending or running, of the same template version.
+macro_rules! agent_auth_sql {
+    ($memberships:expr, $groups:expr) => {
+        concat!(
+            "SELECT a.id AS agent_id, a.name AS agent_name, a.resource_id AS agent_resource_id, \
+             a.parent_id AS agent_parent_id, a.api_key_scope AS agent_api_key_scope, a.directory AS agent_directory, \
+             b.id AS build_id, b.build_number, b.transition AS build_transition, \
+             b.template_version_id AS build_template_version_id, b.job_id AS build_job_id, \
+             w.id AS workspace_id, w.name AS workspace_name, w.owner_id AS workspace_owner_id, \
+             w.organization_id AS workspace_organization_id, w.template_id AS workspace_template_id, \
+             u.username AS owner_username, u.status AS owner_status, u.rbac_roles AS owner_rbac_roles, \
+             u.is_service_account AS owner_is_service_account, ",
+            $memberships,
+            " AS memberships, ",
+            $groups,
+            " AS group_ids \
+             FROM workspace_agents a \
+             JOIN workspace_resources r ON r.id = a.resource_id \
+             JOIN workspace_builds b ON b.job_id = r.job_id \
+             JOIN provisioner_jobs j ON j.id = b.job_id \
+             JOIN workspaces w ON w.id = b.workspace_id \
+             JOIN users u ON u.id = w.owner_id \
+             WHERE a.auth_token_hash = $1 AND a.deleted = FALSE AND w.deleted = FALSE \
+             AND ( \
+               b.build_number = (SELECT MAX(mb.build_number) FROM workspace_builds mb WHERE mb.workspace_id = w.id) \
+               OR ( \
+                 b.transition = 'start' AND j.job_status = 'succeeded' AND EXISTS ( \
+                   SELECT 1 FROM workspace_builds nb JOIN provisioner_jobs nj ON nj.id = nb.job_id \
+                   WHERE nb.workspace_id = w.id AND nb.build_number = b.build_number + 1 \
+                   AND nb.transition = 'stop' AND nj.job_status IN ('pending', 'running') \
+                   AND nb.template_version_id = b.template_version_id \
+                   AND nb.build_number = (SELECT MAX(mb.build_number) FROM workspace_builds mb WHERE mb.workspace_id = w.id) \
+                 ) \
+               ) \
+             ) \
+             ORDER BY b.build_number DESC LIMIT 1"
+        )
+    };
+}
+
+const AGENT_AUTH_SQLITE: &str =
+    agent_auth_sql!(memberships_sqlite!("u.id"), groups_sqlite!("u.id"));
+const AGENT_AUTH_POSTGRES: &str =
+    agent_auth_sql!(memberships_postgres!("u.id"), groups_postgres!("u.id"));
+
+const AGENT_DIAGNOSIS: &str = "SELECT a.deleted AS agent_deleted, w.deleted AS workspace_deleted, \
+    b.build_number, b.transition, j.job_status, lb.build_number AS latest_build_number, \
+    lb.transition AS latest_transition, lj.job_status AS latest_job_status \
+    FROM workspace_agents a \
+    JOIN workspace_resources r ON r.id = a.resource_id \
+    JOIN workspace_builds b ON b.job_id = r.job_id \
+    JOIN provisioner_jobs j ON j.id = b.job_id \
+    JOIN workspaces w ON w.id = b.workspace_id \
+    JOIN workspace_builds lb ON lb.workspace_id = w.id \
+      AND lb.build_number = (SELECT MAX(mb.build_number) FROM workspace_builds mb WHERE mb.workspace_id = w.id) \
+    JOIN provisioner_jobs lj ON lj.id = lb.job_id \
+    WHERE a.auth_token_hash = $1 ORDER BY b.build_number DESC LIMIT 1";
+
+impl Store {
+    /// The agent-authentication lookup by SHA-256 of the token. `Ok(None)` when the token
+    /// does not (or no longer) authenticate.
+    pub async fn agent_for_auth(
+        &self,
+        subject: &Subject,
+        token_hash: &[u8],
+    ) -> Result<Option<AgentAuthRow>> {
+        check(subject, Action::Read, &Object::of(ResourceType::Workspace))?;
+        let row = match &self.db {
+            Db::Sqlite { read, .. } => {
+                sqlx::query_as::<_, AgentAuthRow>(AGENT_AUTH_SQLITE)
+                    .bind(token_hash)
+                    .fetch_optional(read)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as::<_, AgentAuthRow>(AGENT_AUTH_POSTGRES)
+                    .bind(token_hash)
+                    .fetch_optional(pool)
+                    .await
+            }
+        }?;
+        Ok(row)
+    }
+
+    /// Why a token that failed [`Store::agent_for_auth`] failed; `None` when it matches
+    /// no agent at all.
+    pub async fn diagnose_agent_auth(
+        &self,
+        subject: &Subject,
+        token_hash: &[u8],
+    ) -> Result<Option<AgentAuthDiagnosis>> {
+        check(subject, Action::Read, &Object::of(ResourceType::Workspace))?;
+        let row = on_db!(&self.db, read, |pool| {
+            sqlx::query_as::<_, AgentAuthDiagnosis>(AGENT_DIAGNOSIS)
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row)
+    }
+
+    /// Appends log lines from an agent, as that agent's workspace owner.
+    pub async fn insert_agent_logs(
+        &self,
+        subject: &Subject,
+        workspace_object: &Object<'_>,
+        agent_id: Uuid,
+        lines: &[(String, String)],
+    ) -> Result<()> {
+        check(subject, Action::Update, workspace_object)?;
+        let now = now();
+        on_db!(&self.db, write, |pool| {
+            let mut tx = pool.begin().await?;
+            for (level, output) in lines {
+                sqlx::query("INSERT INTO workspace_agent_logs (agent_id, created_at, level, output) VALUES ($1, $2, $3, $4)")
+                    .bind(agent_id)
+                    .bind(now)
+                    .bind(level)
+                    .bind(output)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// An agent's log lines, oldest first: (level, output).
+    pub async fn agent_logs(
+        &self,
+        subject: &Subject,
+        workspace_object: &Object<'_>,
+        agent_id: Uuid,
+    ) -> Result<Vec<(String, String)>> {
+        check(subject, Action::Read, workspace_object)?;
+        let rows = on_db!(&self.db, read, |pool| {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT level, output FROM workspace_agent_logs WHERE agent_id = $1 ORDER BY id",
+            )
+            .bind(agent_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}
