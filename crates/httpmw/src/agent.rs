@@ -92,7 +92,7 @@ fn agent_subject(row: &AgentAuthRow) -> Result<Subject, String> {
         row.workspace_template_id,
         row.build_template_version_id,
         row.workspace_owner_id,
-        None,
+        row.task_id,
         row.agent_api_key_scope == "no_user_data",
     );
     Subject::for_user(

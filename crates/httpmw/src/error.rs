@@ -136,6 +136,7 @@ fn conflict_message(c: Conflict) -> &'static str {
         Conflict::Membership => "User is already an organization member.",
         Conflict::TemplateName => "A template with this name already exists in the organization.",
         Conflict::WorkspaceName => "A workspace with this name already exists.",
+        Conflict::TaskName => "A task with this name already exists.",
         Conflict::VersionInUse => "The template version already belongs to a template.",
         Conflict::BuildInProgress => "A build is already in progress for this workspace.",
         Conflict::Other => "The resource already exists.",

@@ -396,3 +396,49 @@ pub struct PatchAgentLogs {
     #[serde(default)]
     pub logs: Vec<AgentLog>,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateTaskRequest {
+    #[serde(default)]
+    pub template_version_id: Option<Uuid>,
+    #[serde(default)]
+    pub input: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+}
+
+/// `codersdk.Task` (the fields Gatehouse derives).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Task {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub owner_name: String,
+    pub name: String,
+    pub display_name: String,
+    pub template_id: Uuid,
+    pub template_version_id: Uuid,
+    pub template_name: String,
+    pub template_display_name: String,
+    pub template_icon: String,
+    pub workspace_id: Option<Uuid>,
+    pub workspace_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_build_number: Option<i32>,
+    pub workspace_agent_id: Option<Uuid>,
+    pub workspace_agent_lifecycle: Option<String>,
+    pub initial_prompt: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TasksListResponse {
+    pub tasks: Vec<Task>,
+    pub count: i64,
+}

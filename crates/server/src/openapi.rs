@@ -21,6 +21,7 @@ use utoipa::{
         (name = "Workspaces", description = "Workspaces"),
         (name = "Builds", description = "Workspace builds"),
         (name = "Agents", description = "The workspace-agent API (agent token)"),
+        (name = "Tasks", description = "AI tasks and the workspaces that run them"),
     )
 )]
 pub struct ApiDoc;

@@ -26,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    api::{agents, apikeys, files, organizations, scopes, templates, users, workspaces},
+    api::{agents, apikeys, files, organizations, scopes, tasks, templates, users, workspaces},
     app::AppState,
     openapi::ApiDoc,
 };
@@ -83,6 +83,9 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::list_workspaces))
         .routes(routes!(workspaces::create_build, workspaces::list_builds))
         .routes(routes!(workspaces::get_build))
+        .routes(routes!(tasks::list_tasks))
+        .routes(routes!(tasks::create_task))
+        .routes(routes!(tasks::get_task, tasks::delete_task))
         .merge(
             // Archives and plans may be larger than JSON bodies (decisions.md 10).
             OpenApiRouter::new()

@@ -16,5 +16,6 @@ mod openapi;
 mod organizations;
 mod recorder;
 mod scopes;
+mod tasks;
 mod users;
 mod workspaces;

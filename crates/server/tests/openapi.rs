@@ -31,6 +31,7 @@ async fn openapi_snapshot() {
 /// objects, because they act on the caller only or list what the caller may see.
 const SELF_SERVICE_OPERATIONS: &[&str] = &[
     "GET /api/v2/organizations",
+    "GET /api/v2/tasks",
     "GET /api/v2/templates",
     "GET /api/v2/users/roles",
     "GET /api/v2/workspaces",
@@ -166,8 +167,11 @@ async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
 }
 
 /// A body that passes validation, so the answer is about authorization.
-fn body_for(method: &str, path: &str, org: &str) -> Option<Value> {
+fn body_for(method: &str, path: &str, org: &str, version: &str) -> Option<Value> {
     match (method, path) {
+        ("POST", "/api/v2/tasks/{user}") => {
+            Some(serde_json::json!({"template_version_id": version, "input": "x"}))
+        }
         ("POST", "/api/v2/users") => Some(serde_json::json!({
             "email": "new@example.com", "username": "newbie", "password": crate::harness::OWNER_PASSWORD,
             "organization_ids": [org]
@@ -220,7 +224,7 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
             .replace("{workspacename}", "dev")
             .replace("{workspace}", &objects.workspace);
         let mut req = app.req(method.parse().unwrap(), &concrete).token(&member);
-        if let Some(body) = body_for(&method, &path, &org_id) {
+        if let Some(body) = body_for(&method, &path, &org_id, &objects.version) {
             req = req.json(&body);
         }
         let res = req.send().await;

@@ -13,6 +13,7 @@ pub enum Conflict {
     Membership,
     TemplateName,
     WorkspaceName,
+    TaskName,
     /// The version already belongs to a template.
     VersionInUse,
     /// The workspace already has a build in progress.
@@ -91,6 +92,8 @@ fn conflict_of(constraint: Option<&str>, message: &str) -> Conflict {
         Conflict::OrganizationName
     } else if has("idx_templates_name") {
         Conflict::TemplateName
+    } else if has("idx_tasks_owner_name") {
+        Conflict::TaskName
     } else if has("idx_workspaces_owner_name") {
         Conflict::WorkspaceName
     } else if has("idx_workspace_builds_number") {

@@ -347,6 +347,8 @@ pub struct AgentAuthRow {
     pub owner_status: String,
     pub owner_rbac_roles: Json<Vec<String>>,
     pub owner_is_service_account: bool,
+    /// The workspace's task, if it runs one: the agent scope names it.
+    pub task_id: Option<Uuid>,
     /// JSON `[{"org": uuid, "roles": [...], "defaults": [...]}]`.
     pub memberships: String,
     /// JSON `[uuid, ...]`.
@@ -364,4 +366,18 @@ pub struct AgentAuthDiagnosis {
     pub latest_build_number: i32,
     pub latest_transition: String,
     pub latest_job_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Task {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub workspace_id: Option<Uuid>,
+    pub template_version_id: Uuid,
+    pub prompt: String,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
 }

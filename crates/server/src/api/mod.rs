@@ -9,6 +9,7 @@ pub mod convert;
 pub mod files;
 pub mod organizations;
 pub mod scopes;
+pub mod tasks;
 pub mod templates;
 pub mod users;
 pub mod workspaces;

@@ -28,7 +28,8 @@ macro_rules! agent_auth_sql {
              w.id AS workspace_id, w.name AS workspace_name, w.owner_id AS workspace_owner_id, \
              w.organization_id AS workspace_organization_id, w.template_id AS workspace_template_id, \
              u.username AS owner_username, u.status AS owner_status, u.rbac_roles AS owner_rbac_roles, \
-             u.is_service_account AS owner_is_service_account, ",
+             u.is_service_account AS owner_is_service_account, \
+             (SELECT t.id FROM tasks t WHERE t.workspace_id = w.id AND t.deleted_at IS NULL LIMIT 1) AS task_id, ",
             $memberships,
             " AS memberships, ",
             $groups,

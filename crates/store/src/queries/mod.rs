@@ -5,6 +5,7 @@ pub mod apikeys;
 pub mod members;
 pub mod organizations;
 mod subject_sql;
+pub mod tasks;
 pub mod templates;
 pub mod users;
 pub mod workspaces;

@@ -64,6 +64,15 @@ pub struct NewWorkspace {
     pub provisioner: String,
 }
 
+/// A task created together with its workspace.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub prompt: String,
+}
+
 /// What the provisioner produced for a build.
 #[derive(Debug, Clone, Default)]
 pub struct NewResource {
@@ -119,10 +128,28 @@ impl Store {
         subject: &Subject,
         w: NewWorkspace,
     ) -> Result<(Workspace, BuildWithJob)> {
+        self.create_workspace_with_task(subject, w, None).await
+    }
+
+    /// Creates a workspace, its first build and, when given, the task it runs, all in
+    /// one transaction: a name conflict on either leaves nothing behind.
+    pub async fn create_workspace_with_task(
+        &self,
+        subject: &Subject,
+        w: NewWorkspace,
+        task: Option<NewTask>,
+    ) -> Result<(Workspace, BuildWithJob)> {
         let object = Object::of(ResourceType::Workspace)
             .in_org(w.organization_id)
             .owned_by(w.owner_id);
         check(subject, Action::Create, &object)?;
+        if let Some(t) = &task {
+            let object = Object::of(ResourceType::Task)
+                .with_id(t.id)
+                .in_org(w.organization_id)
+                .owned_by(w.owner_id);
+            check(subject, Action::Create, &object)?;
+        }
         let now = now();
         let job_id = Uuid::now_v7();
         let build_id = Uuid::now_v7();
@@ -171,6 +198,23 @@ impl Store {
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
+            if let Some(t) = &task {
+                sqlx::query(
+                    "INSERT INTO tasks (id, organization_id, owner_id, name, display_name, workspace_id, \
+                     template_version_id, prompt, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(t.id)
+                .bind(w.organization_id)
+                .bind(w.owner_id)
+                .bind(&t.name)
+                .bind(&t.display_name)
+                .bind(w.id)
+                .bind(w.template_version_id)
+                .bind(&t.prompt)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
         });
         let workspace = self.workspace_unchecked(w.id).await?;
