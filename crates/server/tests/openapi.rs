@@ -81,6 +81,7 @@ async fn every_secured_operation_answers_401_without_credentials(app: TestApp) {
             "{templateversion}",
             "{template}",
             "{workspacebuild}",
+            "{workspaceagent}",
             "{workspace}",
         ]
         .iter()
@@ -115,6 +116,7 @@ struct OwnerObjects {
     template: String,
     workspace: String,
     build: String,
+    agent: String,
 }
 
 async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
@@ -157,12 +159,23 @@ async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
     let build = workspace["latest_build"]["id"].as_str().unwrap().to_owned();
     let workspace = workspace["id"].as_str().unwrap().to_owned();
     while app.state.provisioner.run_once().await.unwrap() {}
+    let ws = app
+        .get(&format!("/api/v2/workspaces/{workspace}"))
+        .token(owner)
+        .send()
+        .await
+        .json();
+    let agent = ws["latest_build"]["resources"][0]["agents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     OwnerObjects {
         file,
         version,
         template,
         workspace,
         build,
+        agent,
     }
 }
 
@@ -221,6 +234,7 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
             .replace("{templateversion}", &objects.version)
             .replace("{template}", &objects.template)
             .replace("{workspacebuild}", &objects.build)
+            .replace("{workspaceagent}", &objects.agent)
             .replace("{workspacename}", "dev")
             .replace("{workspace}", &objects.workspace);
         let mut req = app.req(method.parse().unwrap(), &concrete).token(&member);

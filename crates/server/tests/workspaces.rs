@@ -17,6 +17,7 @@ on_both_backends!(
     bad_plans_and_busy_workspaces_are_refused,
     members_reach_only_their_own_workspaces,
     agent_tokens_are_checked,
+    agent_routes_cost_one_query,
 );
 
 const GENERIC: &str = "The agent cannot authenticate until the workspace provision job has been completed. If the job is no longer running, this agent is invalid.";
@@ -542,4 +543,68 @@ async fn agent_tokens_are_checked(app: TestApp) {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Agent authentication is one query; `{workspaceagent}` extraction is one query.
+async fn agent_routes_cost_one_query(app: TestApp) {
+    let agent = Uuid::new_v4();
+    let w = world(&app, agent, 0, false).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    let store = &app.state.store;
+    let before = store.queries();
+    assert_eq!(manifest(&app, agent).await.status, StatusCode::OK);
+    assert_eq!(
+        store.queries() - before,
+        1,
+        "agent authentication + manifest"
+    );
+
+    let ws = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await
+        .json();
+    let agent_id = ws["latest_build"]["resources"][0]["agents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The session was used above, so this request makes no bookkeeping write.
+    let before = store.queries();
+    let res = app
+        .get(&format!("/api/v2/workspaceagents/{agent_id}"))
+        .token(&w.owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["name"], "main");
+    assert_eq!(res.json()["status"], "connecting");
+    assert_eq!(
+        store.queries() - before,
+        2,
+        "API-key authentication + {{workspaceagent}}"
+    );
+
+    let (_, bob) = app.user_with_roles(&w.owner, "bob", &[]).await;
+    let res = app
+        .get(&format!("/api/v2/workspaceagents/{agent_id}"))
+        .token(&bob)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        res.json(),
+        json!({"message": "Agent doesn't exist with that id, or you do not have access to it."})
+    );
+    let res = app
+        .get("/api/v2/workspaceagents/not-a-uuid")
+        .token(&bob)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["message"], "Invalid UUID \"not-a-uuid\".");
 }

@@ -24,19 +24,24 @@ pub enum Db {
 
 /// Runs `$body` with `$pool` bound to the backend's pool. Each arm is compiled for its own
 /// driver, so one SQL text serves both wherever the dialects agree.
+///
+/// `$store` is a [`Store`](crate::Store); every use is counted as one database call
+/// (a statement, or one transaction block), so tests can assert round trips.
 macro_rules! on_db {
-    ($db:expr, read, |$pool:ident| $body:expr) => {
-        match $db {
+    ($store:expr, read, |$pool:ident| $body:expr) => {{
+        $store.note_query();
+        match &$store.db {
             $crate::db::Db::Sqlite { read: $pool, .. } => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
-    };
-    ($db:expr, write, |$pool:ident| $body:expr) => {
-        match $db {
+    }};
+    ($store:expr, write, |$pool:ident| $body:expr) => {{
+        $store.note_query();
+        match &$store.db {
             $crate::db::Db::Sqlite { write: $pool, .. } => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 pub(crate) use on_db;
 
@@ -106,10 +111,10 @@ impl Db {
 
     /// A cheap round trip, for readiness checks and outage tests.
     pub async fn ping(&self) -> Result<()> {
-        on_db!(self, read, |pool| sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+        match self {
+            Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        }?;
         Ok(())
     }
 

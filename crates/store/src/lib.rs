@@ -26,12 +26,17 @@ pub const PREBUILDS_USER_ID: uuid::Uuid =
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    /// Database calls made through this store (see [`Store::queries`]).
+    queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
     /// Wraps a connected database; call [`Store::migrate`] before use.
     pub fn new(db: Db) -> Store {
-        Store { db }
+        Store {
+            db,
+            queries: std::sync::Arc::default(),
+        }
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -40,5 +45,17 @@ impl Store {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// How many database calls this store (and its clones) has made: each statement or
+    /// transaction block counts once. Tests use it to pin round trips on hot paths.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn note_query(&self) {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -3,3 +3,5 @@
 
 pub mod organization;
 pub mod user;
+pub mod uuid;
+pub mod workspace_agent;

@@ -2,7 +2,9 @@
 //! owner limited by the agent scope.
 
 use axum::{extract::State, http::StatusCode};
-use gatehouse_httpmw::{ApiError, Json, JsonBody, agent::AgentActor};
+use gatehouse_httpmw::{
+    ApiError, Json, JsonBody, agent::AgentActor, params::workspace_agent::resolve_workspace_agent,
+};
 use gatehouse_sdk::{
     Response as Envelope,
     workspaces::{AgentManifest, PatchAgentLogs},
@@ -15,29 +17,22 @@ use crate::app::AppState;
 #[utoipa::path(get, path = "/api/v2/workspaceagents/me/manifest", tag = "Agents",
     security(("CoderSessionToken" = [])),
     responses((status = 200, body = AgentManifest), (status = 401, body = Envelope)))]
-pub async fn manifest(
-    State(app): State<AppState>,
-    agent: AgentActor,
-) -> Result<Json<AgentManifest>, ApiError> {
+pub async fn manifest(agent: AgentActor) -> Json<AgentManifest> {
+    // Everything comes from the authentication row: one query for the whole request.
     let row = &agent.0.row;
-    // Read through the store as the agent's subject: the agent scope must allow it.
-    let workspace = app
-        .store
-        .workspace_by_id(&agent.0.subject, row.workspace_id)
-        .await?;
-    Ok(Json(
+    Json(
         StatusCode::OK,
         AgentManifest {
             agent_id: row.agent_id,
             agent_name: row.agent_name.clone(),
             owner_name: row.owner_username.clone(),
-            workspace_id: workspace.id,
-            workspace_name: workspace.name,
+            workspace_id: row.workspace_id,
+            workspace_name: row.workspace_name.clone(),
             directory: row.agent_directory.clone(),
             build_id: row.build_id,
             build_number: row.build_number,
         },
-    ))
+    )
 }
 
 /// Append log lines (e.g. from shutdown scripts).
@@ -81,4 +76,20 @@ pub async fn patch_logs(
         )
         .await?;
     Ok(Json(StatusCode::OK, Envelope::message("Logs appended.")))
+}
+
+/// Get an agent by id.
+#[utoipa::path(get, path = "/api/v2/workspaceagents/{workspaceagent}", tag = "Agents",
+    params(("workspaceagent" = String, Path)),
+    responses((status = 200, body = gatehouse_sdk::workspaces::WorkspaceAgent), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
+pub async fn get_agent(
+    State(app): State<AppState>,
+    actor: gatehouse_httpmw::Actor,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<Json<gatehouse_sdk::workspaces::WorkspaceAgent>, ApiError> {
+    let found = resolve_workspace_agent(&app.store, &actor, &raw).await?;
+    Ok(Json(
+        StatusCode::OK,
+        crate::api::workspaces::agent_json(&found.agent),
+    ))
 }

@@ -26,7 +26,7 @@ use crate::{
     validate,
 };
 
-fn agent_json(a: &models::WorkspaceAgent) -> WorkspaceAgent {
+pub(crate) fn agent_json(a: &models::WorkspaceAgent) -> WorkspaceAgent {
     // Gatehouse has no agent connection tracking yet: an agent that never connected is
     // `connecting` until its connection timeout passes, then `timeout`.
     let timed_out = a.connection_timeout_seconds > 0

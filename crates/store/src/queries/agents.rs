@@ -85,6 +85,7 @@ impl Store {
         token_hash: &[u8],
     ) -> Result<Option<AgentAuthRow>> {
         check(subject, Action::Read, &Object::of(ResourceType::Workspace))?;
+        self.note_query();
         let row = match &self.db {
             Db::Sqlite { read, .. } => {
                 sqlx::query_as::<_, AgentAuthRow>(AGENT_AUTH_SQLITE)
@@ -110,7 +111,7 @@ impl Store {
         token_hash: &[u8],
     ) -> Result<Option<AgentAuthDiagnosis>> {
         check(subject, Action::Read, &Object::of(ResourceType::Workspace))?;
-        let row = on_db!(&self.db, read, |pool| {
+        let row = on_db!(self, read, |pool| {
             sqlx::query_as::<_, AgentAuthDiagnosis>(AGENT_DIAGNOSIS)
                 .bind(token_hash)
                 .fetch_optional(pool)
@@ -129,7 +130,7 @@ impl Store {
     ) -> Result<()> {
         check(subject, Action::Update, workspace_object)?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             for (level, output) in lines {
                 sqlx::query("INSERT INTO workspace_agent_logs (agent_id, created_at, level, output) VALUES ($1, $2, $3, $4)")
@@ -153,7 +154,7 @@ impl Store {
         agent_id: Uuid,
     ) -> Result<Vec<(String, String)>> {
         check(subject, Action::Read, workspace_object)?;
-        let rows = on_db!(&self.db, read, |pool| {
+        let rows = on_db!(self, read, |pool| {
             sqlx::query_as::<_, (String, String)>(
                 "SELECT level, output FROM workspace_agent_logs WHERE agent_id = $1 ORDER BY id",
             )

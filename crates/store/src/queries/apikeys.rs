@@ -50,7 +50,7 @@ impl Store {
         check_or_hide(subject, Action::Read, &Object::user(key.user_id))?;
         check(subject, Action::Create, &Object::api_key(key.user_id))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let live: Option<bool> = sqlx::query_scalar("SELECT deleted FROM users WHERE id = $1")
                 .bind(key.user_id)
@@ -89,7 +89,7 @@ impl Store {
             key_columns!(),
             " FROM api_keys k WHERE k.id = $1"
         );
-        on_db!(&self.db, read, |pool| {
+        on_db!(self, read, |pool| {
             sqlx::query_as::<_, ApiKey>(sql)
                 .bind(id)
                 .fetch_optional(pool)
@@ -101,6 +101,7 @@ impl Store {
     /// The authentication lookup: one query for key, user, memberships and groups.
     /// `Ok(None)` when no key has this id.
     pub async fn api_key_for_auth(&self, subject: &Subject, id: &str) -> Result<Option<AuthRow>> {
+        self.note_query();
         let row = match &self.db {
             Db::Sqlite { read, .. } => {
                 sqlx::query_as::<_, AuthRow>(AUTH_ROW_SQLITE)
@@ -137,7 +138,7 @@ impl Store {
         check(subject, Action::Update, &Object::api_key(key.user_id))?;
         check(subject, Action::Update, &Object::user(key.user_id))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE api_keys SET last_used = $2, expires_at = $3, ip_address = $4, updated_at = $5 WHERE id = $1",
@@ -174,7 +175,7 @@ impl Store {
             ", u.username FROM api_keys k JOIN users u ON u.id = k.user_id \
              WHERE k.login_type = 'token' AND ($1 OR k.user_id = $2) ORDER BY k.created_at, k.id"
         );
-        let rows = on_db!(&self.db, read, |pool| {
+        let rows = on_db!(self, read, |pool| {
             sqlx::query_as::<_, ApiKeyWithOwner>(sql)
                 .bind(all_users)
                 .bind(user_id)
@@ -216,7 +217,7 @@ impl Store {
             key_columns!(),
             " FROM api_keys k WHERE k.user_id = $1 AND k.token_name = $2 AND k.login_type = 'token'"
         );
-        let key = on_db!(&self.db, read, |pool| {
+        let key = on_db!(self, read, |pool| {
             sqlx::query_as::<_, ApiKey>(sql)
                 .bind(user_id)
                 .bind(name)
@@ -231,7 +232,7 @@ impl Store {
     pub async fn delete_api_key(&self, subject: &Subject, user_id: Uuid, id: &str) -> Result<()> {
         let key = self.api_key_by_id(subject, user_id, id).await?;
         check_or_hide(subject, Action::Delete, &Object::api_key(key.user_id))?;
-        let done = on_db!(&self.db, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("DELETE FROM api_keys WHERE id = $1")
                 .bind(id)
                 .execute(pool)
@@ -252,7 +253,7 @@ impl Store {
         if key.expires_at <= now {
             return Ok(());
         }
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("UPDATE api_keys SET expires_at = $2, updated_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)

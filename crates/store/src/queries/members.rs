@@ -78,11 +78,9 @@ impl Store {
             org_columns!(),
             " FROM organizations WHERE deleted = FALSE ORDER BY created_at, id"
         );
-        let rows = on_db!(&self.db, read, |pool| sqlx::query_as::<_, Organization>(
-            sql
-        )
-        .fetch_all(pool)
-        .await)?;
+        let rows = on_db!(self, read, |pool| sqlx::query_as::<_, Organization>(sql)
+            .fetch_all(pool)
+            .await)?;
         Ok(rows
             .into_iter()
             .filter(|o| allowed(subject, Action::Read, &organization_object(o.id)))
@@ -95,12 +93,10 @@ impl Store {
             org_columns!(),
             " FROM organizations WHERE id = $1 AND deleted = FALSE"
         );
-        let org = on_db!(&self.db, read, |pool| sqlx::query_as::<_, Organization>(
-            sql
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?
+        let org = on_db!(self, read, |pool| sqlx::query_as::<_, Organization>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)?;
         check_or_hide(subject, Action::Read, &organization_object(org.id))?;
         Ok(org)
@@ -117,12 +113,10 @@ impl Store {
             org_columns!(),
             " FROM organizations WHERE lower(name) = lower($1) AND deleted = FALSE"
         );
-        let org = on_db!(&self.db, read, |pool| sqlx::query_as::<_, Organization>(
-            sql
-        )
-        .bind(name)
-        .fetch_optional(pool)
-        .await)?
+        let org = on_db!(self, read, |pool| sqlx::query_as::<_, Organization>(sql)
+            .bind(name)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)?;
         check_or_hide(subject, Action::Read, &organization_object(org.id))?;
         Ok(org)
@@ -141,7 +135,7 @@ impl Store {
             &Object::of(ResourceType::Organization),
         )?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO organizations (id, name, display_name, description, icon, is_default, deleted, \
@@ -190,7 +184,7 @@ impl Store {
              AND ($1 OR m.organization_id = $2) AND ($3 OR m.user_id = $4) \
              ORDER BY lower(u.username), m.organization_id"
         );
-        let rows = on_db!(&self.db, read, |pool| {
+        let rows = on_db!(self, read, |pool| {
             sqlx::query_as::<_, MemberWithUser>(sql)
                 .bind(org.is_none())
                 .bind(org.unwrap_or_default())
@@ -212,7 +206,7 @@ impl Store {
     }
 
     async fn member_unchecked(&self, org: Uuid, user: Uuid) -> Result<OrganizationMember> {
-        on_db!(&self.db, read, |pool| {
+        on_db!(self, read, |pool| {
             sqlx::query_as::<_, OrganizationMember>(
                 "SELECT user_id, organization_id, roles, created_at, updated_at FROM organization_members \
                  WHERE organization_id = $1 AND user_id = $2",
@@ -235,7 +229,7 @@ impl Store {
         check_or_hide(subject, Action::Read, &organization_object(org))?;
         check(subject, Action::Create, &member_object(org, user))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let live: Option<bool> = sqlx::query_scalar("SELECT deleted FROM users WHERE id = $1")
                 .bind(user)
@@ -267,7 +261,7 @@ impl Store {
         user: Uuid,
     ) -> Result<()> {
         check_or_hide(subject, Action::Delete, &member_object(org, user))?;
-        let removed = on_db!(&self.db, write, |pool| {
+        let removed = on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "DELETE FROM group_members WHERE user_id = $1 AND group_id IN \
@@ -306,7 +300,7 @@ impl Store {
         let current = self.member_unchecked(org, user).await?;
         check_role_change(subject, &current.roles, &roles, Some(org))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("UPDATE organization_members SET roles = $3, updated_at = $4 WHERE organization_id = $1 AND user_id = $2")
                 .bind(org)
                 .bind(user)
@@ -329,7 +323,7 @@ impl Store {
         let current = self.user_by_id(subject, user).await?;
         check_role_change(subject, &current.rbac_roles, &roles, None)?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("UPDATE users SET rbac_roles = $2, updated_at = $3 WHERE id = $1")
                 .bind(user)
                 .bind(Json(&roles))

@@ -32,7 +32,7 @@ impl Store {
             &Object::of(ResourceType::Organization),
         )?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query(
                 "INSERT INTO organizations (id, name, display_name, description, icon, is_default, \
                  deleted, shareable_workspace_owners, default_org_member_roles, created_at, updated_at) \
@@ -56,7 +56,7 @@ impl Store {
             org_columns!(),
             " FROM organizations WHERE is_default = TRUE"
         );
-        let org = on_db!(&self.db, read, |pool| {
+        let org = on_db!(self, read, |pool| {
             sqlx::query_as::<_, Organization>(sql)
                 .fetch_optional(pool)
                 .await

@@ -33,7 +33,7 @@ impl Store {
             task_columns!(),
             " FROM tasks WHERE id = $1 AND deleted_at IS NULL"
         );
-        let task = on_db!(&self.db, read, |pool| sqlx::query_as::<_, Task>(sql)
+        let task = on_db!(self, read, |pool| sqlx::query_as::<_, Task>(sql)
             .bind(id)
             .fetch_optional(pool)
             .await)?
@@ -54,7 +54,7 @@ impl Store {
             task_columns!(),
             " FROM tasks WHERE owner_id = $1 AND lower(name) = lower($2) AND deleted_at IS NULL"
         );
-        let task = on_db!(&self.db, read, |pool| sqlx::query_as::<_, Task>(sql)
+        let task = on_db!(self, read, |pool| sqlx::query_as::<_, Task>(sql)
             .bind(owner)
             .bind(name)
             .fetch_optional(pool)
@@ -71,7 +71,7 @@ impl Store {
             task_columns!(),
             " FROM tasks WHERE deleted_at IS NULL ORDER BY created_at DESC, id"
         );
-        let rows = on_db!(&self.db, read, |pool| sqlx::query_as::<_, Task>(sql)
+        let rows = on_db!(self, read, |pool| sqlx::query_as::<_, Task>(sql)
             .fetch_all(pool)
             .await)?;
         Ok(rows
@@ -84,7 +84,7 @@ impl Store {
     pub async fn delete_task(&self, subject: &Subject, task: &Task) -> Result<()> {
         check_or_hide(subject, Action::Delete, &task_object(task))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("UPDATE tasks SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(task.id)
                 .bind(now)

@@ -92,7 +92,7 @@ impl Store {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let existing = on_db!(&self.db, read, |pool| {
+        let existing = on_db!(self, read, |pool| {
             sqlx::query_as::<_, File>(
                 "SELECT id, hash, created_by, created_at, mimetype, data FROM files WHERE hash = $1 AND created_by = $2",
             )
@@ -112,7 +112,7 @@ impl Store {
             mimetype: mimetype.to_owned(),
             data,
         };
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("INSERT INTO files (id, hash, created_by, created_at, mimetype, data) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(file.id)
                 .bind(&file.hash)
@@ -128,7 +128,7 @@ impl Store {
     }
 
     pub async fn file_by_id(&self, subject: &Subject, id: Uuid) -> Result<File> {
-        let file = on_db!(&self.db, read, |pool| {
+        let file = on_db!(self, read, |pool| {
             sqlx::query_as::<_, File>(
                 "SELECT id, hash, created_by, created_at, mimetype, data FROM files WHERE id = $1",
             )
@@ -147,12 +147,10 @@ impl Store {
             job_columns!(),
             " FROM provisioner_jobs WHERE id = $1"
         );
-        on_db!(&self.db, read, |pool| sqlx::query_as::<_, ProvisionerJob>(
-            sql
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?
+        on_db!(self, read, |pool| sqlx::query_as::<_, ProvisionerJob>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)
     }
 
@@ -179,7 +177,7 @@ impl Store {
         let now = now();
         let job_id = Uuid::now_v7();
         let input = serde_json::json!({"template_version_id": v.id});
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(INSERT_JOB)
                 .bind(job_id)
@@ -223,12 +221,10 @@ impl Store {
             version_columns!(),
             " FROM template_versions WHERE id = $1"
         );
-        let version = on_db!(&self.db, read, |pool| sqlx::query_as::<_, TemplateVersion>(
-            sql
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?
+        let version = on_db!(self, read, |pool| sqlx::query_as::<_, TemplateVersion>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)?;
         self.check_version(subject, Action::Read, &version).await?;
         let job = self.job_unchecked(version.job_id).await?;
@@ -258,7 +254,7 @@ impl Store {
             template_columns!(),
             " FROM templates WHERE id = $1 AND deleted = FALSE"
         );
-        on_db!(&self.db, read, |pool| sqlx::query_as::<_, Template>(sql)
+        on_db!(self, read, |pool| sqlx::query_as::<_, Template>(sql)
             .bind(id)
             .fetch_optional(pool)
             .await)?
@@ -284,7 +280,7 @@ impl Store {
         } else {
             BTreeMap::new()
         };
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO templates (id, created_at, updated_at, organization_id, deleted, name, display_name, \
@@ -337,7 +333,7 @@ impl Store {
             template_columns!(),
             " FROM templates WHERE organization_id = $1 AND lower(name) = lower($2) AND deleted = FALSE"
         );
-        let template = on_db!(&self.db, read, |pool| {
+        let template = on_db!(self, read, |pool| {
             sqlx::query_as::<_, Template>(sql)
                 .bind(org)
                 .bind(name)
@@ -362,7 +358,7 @@ impl Store {
             template_columns!(),
             " FROM templates WHERE deleted = FALSE AND ($1 OR organization_id = $2) ORDER BY lower(name), id"
         );
-        let rows = on_db!(&self.db, read, |pool| {
+        let rows = on_db!(self, read, |pool| {
             sqlx::query_as::<_, Template>(sql)
                 .bind(org.is_none())
                 .bind(org.unwrap_or_default())

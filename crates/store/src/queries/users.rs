@@ -38,7 +38,7 @@ pub enum FirstUserError {
 impl Store {
     /// Whether a (non-system) user exists, i.e. the deployment has been set up.
     pub async fn has_first_user(&self) -> Result<bool> {
-        let count: i64 = on_db!(&self.db, read, |pool| {
+        let count: i64 = on_db!(self, read, |pool| {
             sqlx::query_scalar("SELECT COUNT(*) FROM first_user_claim")
                 .fetch_one(pool)
                 .await
@@ -66,7 +66,7 @@ impl Store {
     /// Returns false when a user already exists.
     async fn insert_first_user(&self, user: &NewUser, default_org: &Organization) -> Result<bool> {
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let existing: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_system = FALSE")
@@ -118,7 +118,7 @@ impl Store {
             )?;
         }
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             for org in &user.organization_ids {
                 let found: Option<Uuid> = sqlx::query_scalar(
@@ -160,7 +160,7 @@ impl Store {
 
     pub(crate) async fn user_by_id_unchecked(&self, id: Uuid) -> Result<User> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        let user = on_db!(&self.db, read, |pool| {
+        let user = on_db!(self, read, |pool| {
             sqlx::query_as::<_, User>(sql)
                 .bind(id)
                 .fetch_optional(pool)
@@ -183,7 +183,7 @@ impl Store {
             user_columns!(),
             " FROM users WHERE lower(username) = lower($1) AND deleted = FALSE"
         );
-        let user = on_db!(&self.db, read, |pool| {
+        let user = on_db!(self, read, |pool| {
             sqlx::query_as::<_, User>(sql)
                 .bind(username)
                 .fetch_optional(pool)
@@ -201,7 +201,7 @@ impl Store {
             user_columns!(),
             " FROM users WHERE lower(email) = lower($1) AND deleted = FALSE AND email <> ''"
         );
-        let user = on_db!(&self.db, read, |pool| {
+        let user = on_db!(self, read, |pool| {
             sqlx::query_as::<_, User>(sql)
                 .bind(email)
                 .fetch_optional(pool)
@@ -221,7 +221,7 @@ impl Store {
     ) -> Result<User> {
         check_or_hide(subject, Action::Update, &Object::user(id))?;
         let now = now();
-        let done = on_db!(&self.db, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query(
                 "UPDATE users SET status = $2, updated_at = $3 WHERE id = $1 AND deleted = FALSE",
             )
@@ -242,7 +242,7 @@ impl Store {
     pub async fn delete_user(&self, subject: &Subject, id: Uuid) -> Result<()> {
         check_or_hide(subject, Action::Delete, &Object::user(id))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE users SET deleted = TRUE, updated_at = $2 WHERE id = $1 AND deleted = FALSE")
                 .bind(id)
@@ -272,7 +272,7 @@ impl Store {
         user_id: Uuid,
     ) -> Result<Vec<Uuid>> {
         check_or_hide(subject, Action::Read, &Object::user(user_id))?;
-        let ids = on_db!(&self.db, read, |pool| {
+        let ids = on_db!(self, read, |pool| {
             sqlx::query_scalar::<_, Uuid>(
                 "SELECT organization_id FROM organization_members WHERE user_id = $1 ORDER BY created_at, organization_id",
             )
@@ -287,7 +287,7 @@ impl Store {
     pub async fn touch_user_last_seen(&self, subject: &Subject, user_id: Uuid) -> Result<()> {
         check(subject, Action::Update, &Object::user(user_id))?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("UPDATE users SET last_seen_at = $2, updated_at = $2 WHERE id = $1")
                 .bind(user_id)
                 .bind(now)

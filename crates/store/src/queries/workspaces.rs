@@ -115,7 +115,7 @@ impl Store {
             workspace_columns!(),
             " FROM workspaces w WHERE w.id = $1"
         );
-        on_db!(&self.db, read, |pool| sqlx::query_as::<_, Workspace>(sql)
+        on_db!(self, read, |pool| sqlx::query_as::<_, Workspace>(sql)
             .bind(id)
             .fetch_optional(pool)
             .await)?
@@ -154,7 +154,7 @@ impl Store {
         let job_id = Uuid::now_v7();
         let build_id = Uuid::now_v7();
         let input = serde_json::json!({"workspace_build_id": build_id});
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO workspaces (id, created_at, updated_at, owner_id, organization_id, template_id, deleted, \
@@ -243,7 +243,7 @@ impl Store {
             workspace_columns!(),
             " FROM workspaces w WHERE w.owner_id = $1 AND lower(w.name) = lower($2) AND w.deleted = FALSE"
         );
-        let workspace = on_db!(&self.db, read, |pool| {
+        let workspace = on_db!(self, read, |pool| {
             sqlx::query_as::<_, Workspace>(sql)
                 .bind(owner)
                 .bind(name)
@@ -266,7 +266,7 @@ impl Store {
             workspace_columns!(),
             " FROM workspaces w WHERE w.deleted = FALSE AND ($1 OR w.owner_id = $2) ORDER BY w.owner_id, lower(w.name)"
         );
-        let rows = on_db!(&self.db, read, |pool| {
+        let rows = on_db!(self, read, |pool| {
             sqlx::query_as::<_, Workspace>(sql)
                 .bind(owner.is_none())
                 .bind(owner.unwrap_or_default())
@@ -285,12 +285,10 @@ impl Store {
             build_columns!(),
             " FROM workspace_builds b WHERE b.id = $1"
         );
-        let build = on_db!(&self.db, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(
-            sql
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?
+        let build = on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)?;
         let job = self.job_unchecked(build.job_id).await?;
         Ok(BuildWithJob { build, job })
@@ -320,12 +318,10 @@ impl Store {
             build_columns!(),
             " FROM workspace_builds b WHERE b.workspace_id = $1 ORDER BY b.build_number DESC LIMIT 1"
         );
-        let build = on_db!(&self.db, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(
-            sql
-        )
-        .bind(workspace.id)
-        .fetch_optional(pool)
-        .await)?
+        let build = on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(sql)
+            .bind(workspace.id)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)?;
         let job = self.job_unchecked(build.job_id).await?;
         Ok(BuildWithJob { build, job })
@@ -343,12 +339,10 @@ impl Store {
             build_columns!(),
             " FROM workspace_builds b WHERE b.workspace_id = $1 ORDER BY b.build_number DESC"
         );
-        let builds = on_db!(&self.db, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(
-            sql
-        )
-        .bind(workspace.id)
-        .fetch_all(pool)
-        .await)?;
+        let builds = on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(sql)
+            .bind(workspace.id)
+            .fetch_all(pool)
+            .await)?;
         let mut out = Vec::with_capacity(builds.len());
         for build in builds {
             let job = self.job_unchecked(build.job_id).await?;
@@ -391,7 +385,7 @@ impl Store {
         let job_id = Uuid::now_v7();
         let build_id = Uuid::now_v7();
         let input = serde_json::json!({"workspace_build_id": build_id});
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let latest: Option<(i32, String)> = sqlx::query_as(
                 "SELECT b.build_number, j.job_status FROM workspace_builds b JOIN provisioner_jobs j ON j.id = b.job_id \
@@ -450,7 +444,7 @@ impl Store {
         job_id: Uuid,
     ) -> Result<Vec<(WorkspaceResource, Vec<WorkspaceAgent>)>> {
         check_or_hide(subject, Action::Read, &workspace_object(workspace))?;
-        let resources = on_db!(&self.db, read, |pool| {
+        let resources = on_db!(self, read, |pool| {
             sqlx::query_as::<_, WorkspaceResource>(
                 "SELECT id, created_at, job_id, transition, type, name, hide, icon, daily_cost FROM workspace_resources \
                  WHERE job_id = $1 ORDER BY name, id",
@@ -466,12 +460,10 @@ impl Store {
         );
         let mut out = Vec::with_capacity(resources.len());
         for resource in resources {
-            let agents = on_db!(&self.db, read, |pool| sqlx::query_as::<_, WorkspaceAgent>(
-                sql
-            )
-            .bind(resource.id)
-            .fetch_all(pool)
-            .await)?;
+            let agents = on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceAgent>(sql)
+                .bind(resource.id)
+                .fetch_all(pool)
+                .await)?;
             out.push((resource, agents));
         }
         Ok(out)
@@ -502,6 +494,7 @@ impl Store {
             job_columns!()
         );
         let now = now();
+        self.note_query();
         let job = match &self.db {
             Db::Sqlite { write, .. } => {
                 sqlx::query_as::<_, ProvisionerJob>(SQLITE)
@@ -534,7 +527,7 @@ impl Store {
             &Object::of(ResourceType::ProvisionerJobs),
         )?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             sqlx::query("UPDATE provisioner_jobs SET completed_at = $2, updated_at = $2, error = $3 WHERE id = $1")
                 .bind(job_id)
                 .bind(now)
@@ -567,7 +560,7 @@ impl Store {
             &Object::of(ResourceType::Workspace),
         )?;
         let now = now();
-        on_db!(&self.db, write, |pool| {
+        on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let (workspace_id, build_number, transition): (Uuid, i32, String) =
                 sqlx::query_as("SELECT workspace_id, build_number, transition FROM workspace_builds WHERE job_id = $1")
@@ -654,12 +647,104 @@ impl Store {
             build_columns!(),
             " FROM workspace_builds b WHERE b.job_id = $1"
         );
-        on_db!(&self.db, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(
-            sql
-        )
-        .bind(job_id)
-        .fetch_optional(pool)
-        .await)?
+        on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(sql)
+            .bind(job_id)
+            .fetch_optional(pool)
+            .await)?
         .ok_or(StoreError::NotFound)
+    }
+}
+
+/// One row for the `{workspaceagent}` extractor: the agent, its workspace and the owner's
+/// username (Coder's `GetWorkspaceAgentAndWorkspaceByID`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+struct AgentWorkspaceRow {
+    #[sqlx(flatten)]
+    agent: WorkspaceAgent,
+    ws_id: Uuid,
+    ws_created_at: chrono::DateTime<chrono::Utc>,
+    ws_updated_at: chrono::DateTime<chrono::Utc>,
+    ws_owner_id: Uuid,
+    ws_organization_id: Uuid,
+    ws_template_id: Uuid,
+    ws_deleted: bool,
+    ws_name: String,
+    ws_autostart_schedule: Option<String>,
+    ws_ttl: Option<i64>,
+    ws_last_used_at: chrono::DateTime<chrono::Utc>,
+    ws_dormant_at: Option<chrono::DateTime<chrono::Utc>>,
+    ws_deleting_at: Option<chrono::DateTime<chrono::Utc>>,
+    ws_automatic_updates: String,
+    ws_favorite: bool,
+    owner_username: String,
+}
+
+/// An agent with its workspace and the owner's username.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentWithWorkspace {
+    pub agent: WorkspaceAgent,
+    pub workspace: Workspace,
+    pub owner_username: String,
+}
+
+const AGENT_WITH_WORKSPACE: &str = concat!(
+    "SELECT ",
+    agent_columns!(),
+    ", w.id AS ws_id, w.created_at AS ws_created_at, w.updated_at AS ws_updated_at, w.owner_id AS ws_owner_id, \
+     w.organization_id AS ws_organization_id, w.template_id AS ws_template_id, w.deleted AS ws_deleted, \
+     w.name AS ws_name, w.autostart_schedule AS ws_autostart_schedule, w.ttl AS ws_ttl, \
+     w.last_used_at AS ws_last_used_at, w.dormant_at AS ws_dormant_at, w.deleting_at AS ws_deleting_at, \
+     w.automatic_updates AS ws_automatic_updates, w.favorite AS ws_favorite, u.username AS owner_username \
+     FROM workspace_agents a \
+     JOIN workspace_resources r ON r.id = a.resource_id \
+     JOIN provisioner_jobs j ON j.id = r.job_id \
+     JOIN workspace_builds b ON b.job_id = j.id \
+     JOIN workspaces w ON w.id = b.workspace_id \
+     JOIN users u ON u.id = w.owner_id \
+     WHERE a.id = $1 AND a.deleted = FALSE AND j.type = 'workspace_build' AND w.deleted = FALSE \
+     AND u.deleted = FALSE LIMIT 1"
+);
+
+impl Store {
+    /// The `{workspaceagent}` lookup, in one query, as the caller (read on the
+    /// workspace). Not found and not readable are both `NotFound`.
+    pub async fn agent_with_workspace(
+        &self,
+        subject: &Subject,
+        agent_id: Uuid,
+    ) -> Result<AgentWithWorkspace> {
+        let row = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, AgentWorkspaceRow>(AGENT_WITH_WORKSPACE)
+                .bind(agent_id)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        let workspace = Workspace {
+            id: row.ws_id,
+            created_at: row.ws_created_at,
+            updated_at: row.ws_updated_at,
+            owner_id: row.ws_owner_id,
+            organization_id: row.ws_organization_id,
+            template_id: row.ws_template_id,
+            deleted: row.ws_deleted,
+            name: row.ws_name,
+            autostart_schedule: row.ws_autostart_schedule,
+            ttl: row.ws_ttl,
+            last_used_at: row.ws_last_used_at,
+            dormant_at: row.ws_dormant_at,
+            deleting_at: row.ws_deleting_at,
+            automatic_updates: row.ws_automatic_updates,
+            favorite: row.ws_favorite,
+        };
+        if allowed(subject, Action::Read, &workspace_object(&workspace)) {
+            Ok(AgentWithWorkspace {
+                agent: row.agent,
+                workspace,
+                owner_username: row.owner_username,
+            })
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 }
