@@ -187,7 +187,8 @@ async fn members_are_listed_and_hidden_by_membership(app: TestApp) {
         .iter()
         .map(|m| m["username"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["mo", "outsider", "owner"]);
+    // The prebuilds system user is a member of the default organization (decisions.md 24).
+    assert_eq!(names, ["mo", "outsider", "owner", "prebuilds"]);
     let first = &members[0];
     let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
     assert_eq!(

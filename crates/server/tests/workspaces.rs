@@ -608,3 +608,78 @@ async fn agent_routes_cost_one_query(app: TestApp) {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(res.json()["message"], "Invalid UUID \"not-a-uuid\".");
 }
+
+on_both_backends!(prebuilt_workspaces_may_be_deleted_with_prebuilt_rights_only);
+
+/// `prebuilt_workspace.delete` deletes prebuilds, and only prebuilds (spec/auth.md §4.13).
+async fn prebuilt_workspaces_may_be_deleted_with_prebuilt_rights_only(app: TestApp) {
+    let w = world(&app, Uuid::new_v4(), 0, false).await;
+    let prebuilds = "c42fdf75-3097-471c-8c33-fb52454d81c0";
+    let res = app
+        .post(&format!("/api/v2/users/{prebuilds}/workspaces"))
+        .token(&w.owner)
+        .json(&json!({"template_id": w.template["id"], "name": "pool-1"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let prebuild = res.json();
+    assert_eq!(prebuild["is_prebuild"], true);
+    let ordinary = create_workspace(&app, &w.owner, &w.template, "mine").await;
+    assert_eq!(ordinary["is_prebuild"], false);
+    run_jobs(&app).await;
+
+    let (_, template_admin) = app
+        .user_with_roles(&w.owner, "ta", &["template-admin"])
+        .await;
+    let (_, member) = app.user_with_roles(&w.owner, "mem", &[]).await;
+    let delete = |token: String, ws: &Value| {
+        let path = format!("/api/v2/workspaces/{}/builds", ws["id"].as_str().unwrap());
+        let app = &app;
+        async move {
+            app.post(&path)
+                .token(&token)
+                .json(&json!({"transition": "delete"}))
+                .send()
+                .await
+        }
+    };
+    // A template admin may read any workspace but delete only prebuilds.
+    let res = delete(template_admin.clone(), &ordinary).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    assert_eq!(
+        res.json(),
+        json!({"message": "You do not have permission to delete this workspace."})
+    );
+    assert_eq!(
+        delete(member.clone(), &prebuild).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Prebuilt rights cover delete (and update), not stop.
+    let path = format!(
+        "/api/v2/workspaces/{}/builds",
+        prebuild["id"].as_str().unwrap()
+    );
+    let res = app
+        .post(&path)
+        .token(&template_admin)
+        .json(&json!({"transition": "stop"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let res = delete(template_admin.clone(), &prebuild).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    run_jobs(&app).await;
+    let res = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            prebuild["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::NOT_FOUND,
+        "the prebuild was deleted"
+    );
+}

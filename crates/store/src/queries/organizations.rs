@@ -47,7 +47,22 @@ impl Store {
             .await
             .map(|_| ())
         })?;
-        self.default_organization(subject).await
+        let org = self.default_organization(subject).await?;
+        // The prebuilds system user belongs to the default organization (decisions.md 24).
+        let now = crate::models::now();
+        on_db!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO organization_members (user_id, organization_id, roles, created_at, updated_at) \
+                 VALUES ($1, $2, '[]', $3, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(crate::PREBUILDS_USER_ID)
+            .bind(org.id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(org)
     }
 
     pub async fn default_organization(&self, subject: &Subject) -> Result<Organization> {
