@@ -113,5 +113,113 @@ fn full_request(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse_hash_compare, full_request);
+async fn send(router: &Router, req: Request<Body>) -> serde_json::Value {
+    let res = router.clone().oneshot(req).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null)
+}
+
+/// An owner with a running workspace whose agent uses `agent_token`.
+async fn app_with_agent(db: Db, agent_token: uuid::Uuid) -> Router {
+    let state = AppState::start(db, ServerConfig::for_tests(), "http://bench.test".into())
+        .await
+        .unwrap();
+    let provisioner = state.provisioner.clone();
+    let router = router::build(state);
+    send(
+        &router,
+        Request::post("/api/v2/users/first")
+            .body(Body::from(
+                r#"{"email":"b@example.com","username":"bench","password":"SomeSecurePassword!"}"#,
+            ))
+            .unwrap(),
+    )
+    .await;
+    let login = Request::post("/api/v2/users/login")
+        .body(Body::from(
+            r#"{"email":"b@example.com","password":"SomeSecurePassword!"}"#,
+        ))
+        .unwrap();
+    let session = send(&router, login).await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let authed = |method: &str, path: &str, content_type: &str, body: String| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Coder-Session-Token", &session)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let plan = serde_json::json!({"resources": [{"name": "dev", "type": "echo_container", "agents": [{"name": "main", "auth_token": agent_token}]}]});
+    let file = send(
+        &router,
+        authed(
+            "POST",
+            "/api/v2/files",
+            "application/json",
+            plan.to_string(),
+        ),
+    )
+    .await;
+    let version = send(&router, authed("POST", "/api/v2/organizations/default/templateversions", "application/json",
+        serde_json::json!({"storage_method": "file", "file_id": file["hash"], "provisioner": "echo"}).to_string())).await;
+    while provisioner.run_once().await.unwrap() {}
+    let template = send(
+        &router,
+        authed(
+            "POST",
+            "/api/v2/organizations/default/templates",
+            "application/json",
+            serde_json::json!({"name": "bench", "template_version_id": version["id"]}).to_string(),
+        ),
+    )
+    .await;
+    send(
+        &router,
+        authed(
+            "POST",
+            "/api/v2/users/me/workspaces",
+            "application/json",
+            serde_json::json!({"name": "dev", "template_id": template["id"]}).to_string(),
+        ),
+    )
+    .await;
+    while provisioner.run_once().await.unwrap() {}
+    router
+}
+
+fn agent_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let path =
+        std::env::temp_dir().join(format!("gatehouse-bench-agent-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let token = uuid::Uuid::new_v4();
+    let router =
+        rt.block_on(async { app_with_agent(Db::sqlite(&path).await.unwrap(), token).await });
+    let token = token.to_string();
+    c.bench_function("request/agent_manifest_sqlite", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let req = Request::get("/api/v2/workspaceagents/me/manifest")
+                    .header("Coder-Session-Token", &token)
+                    .body(Body::empty())
+                    .unwrap();
+                black_box(send(&router, req).await)
+            })
+        });
+    });
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+criterion_group!(benches, parse_hash_compare, full_request, agent_request);
 criterion_main!(benches);
