@@ -442,3 +442,48 @@ pub struct TasksListResponse {
     pub tasks: Vec<Task>,
     pub count: i64,
 }
+
+/// `CreateSubAgentRequest` (the agent API's proto, in snake_case JSON; decisions.md 37).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateSubAgentRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub directory: String,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub operating_system: String,
+    #[serde(default)]
+    pub apps: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub display_apps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SubAgent {
+    pub name: String,
+    pub id: Uuid,
+    pub auth_token: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppCreationError {
+    pub index: usize,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateSubAgentResponse {
+    pub agent: SubAgent,
+    pub app_creation_errors: Vec<AppCreationError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ListSubAgentsResponse {
+    pub agents: Vec<SubAgent>,
+}

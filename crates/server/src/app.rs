@@ -3,7 +3,9 @@
 use std::{path::Path, sync::Arc};
 
 use gatehouse_httpmw::{AuthState, apikey::AuthzRecording};
-use gatehouse_store::{Db, Store, models::Organization, system::system_restricted};
+use gatehouse_store::{
+    Db, Store, crypto::TokenCipher, models::Organization, system::system_restricted,
+};
 
 use crate::{
     config::ServerConfig,
@@ -69,7 +71,12 @@ impl AppState {
         config: ServerConfig,
         access_url: String,
     ) -> anyhow::Result<AppState> {
-        let store = Store::new(db);
+        let cipher = match &config.external_token_encryption_keys {
+            Some(list) => TokenCipher::from_base64_list(list)
+                .map_err(|e| anyhow::anyhow!("CODER_EXTERNAL_TOKEN_ENCRYPTION_KEYS: {e}"))?,
+            None => key_file_cipher(&config.data_dir())?,
+        };
+        let store = Store::new(db).with_cipher(cipher);
         store.migrate().await?;
         let default_org = store
             .ensure_default_organization(system_restricted())
@@ -96,4 +103,28 @@ impl AppState {
             provisioner,
         })))
     }
+}
+
+/// The data directory's token-encryption key, created (owner-only) on first start.
+fn key_file_cipher(data_dir: &Path) -> anyhow::Result<TokenCipher> {
+    use base64::Engine;
+    let path = data_dir.join("token-encryption.key");
+    let encoded = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)?;
+            let key: [u8; 32] = rand::random();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+            std::fs::write(&path, &encoded)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            tracing::info!(path = %path.display(), "created the token encryption key");
+            encoded
+        }
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    TokenCipher::from_base64_list(&encoded).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

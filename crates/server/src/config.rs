@@ -90,6 +90,16 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_LOG_FILTER", default_value = "info")]
     pub log_filter: String,
 
+    /// Keys that encrypt secrets stored to be read back (sub-agent tokens): comma-separated
+    /// base64, 32 bytes each; the first encrypts. When unset, a key file in the data
+    /// directory is used (replicas sharing PostgreSQL must share this setting instead).
+    #[arg(
+        long,
+        env = "CODER_EXTERNAL_TOKEN_ENCRYPTION_KEYS",
+        hide_env_values = true
+    )]
+    pub external_token_encryption_keys: Option<String>,
+
     /// How many built-in echo provisioner daemons take jobs (0: jobs stay pending).
     #[arg(long, env = "CODER_PROVISIONER_DAEMONS", default_value_t = 3)]
     pub provisioner_daemons: usize,
@@ -141,6 +151,10 @@ impl ServerConfig {
             dev: false,
             enable_authz_recordings: false,
             provisioner_daemons: 0,
+            // A fixed test key: tests must not write a key file into the user's data dir.
+            external_token_encryption_keys: Some(
+                "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),
+            ),
         }
     }
 }

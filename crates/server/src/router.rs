@@ -101,6 +101,8 @@ fn agent_routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(agents::manifest))
         .routes(routes!(agents::patch_logs))
+        .routes(routes!(agents::create_sub_agent, agents::list_sub_agents))
+        .routes(routes!(agents::delete_sub_agent))
         .route_layer(from_fn_with_state(app.auth.clone(), require_agent))
 }
 

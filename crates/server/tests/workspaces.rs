@@ -683,3 +683,127 @@ async fn prebuilt_workspaces_may_be_deleted_with_prebuilt_rights_only(app: TestA
         "the prebuild was deleted"
     );
 }
+
+on_both_backends!(sub_agents_are_created_listed_and_deleted_by_their_parent);
+
+async fn sub_agents_are_created_listed_and_deleted_by_their_parent(app: TestApp) {
+    let parent = Uuid::new_v4();
+    let w = world(&app, parent, 0, false).await;
+    create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    let as_agent = |token: Uuid, method: &str, path: &str| {
+        app.req(method.parse().unwrap(), path)
+            .header("Coder-Session-Token", &token.to_string())
+    };
+    let res = as_agent(parent, "POST", "/api/v2/workspaceagents/me/subagents")
+        .json(&json!({"name": "devcontainer", "directory": "/workspaces/app", "architecture": "amd64", "operating_system": "linux",
+                      "display_apps": ["vscode", "WEB_TERMINAL"], "apps": [{"slug": "code-server"}]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let created = res.json();
+    assert_eq!(created["agent"]["name"], "devcontainer");
+    assert_eq!(created["app_creation_errors"][0]["index"], 0);
+    let child: Uuid = created["agent"]["auth_token"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let child_id = created["agent"]["id"].as_str().unwrap().to_owned();
+    // The child authenticates like its parent, through the parent's build.
+    let res = manifest(&app, child).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["agent_name"], "devcontainer");
+    assert_eq!(res.json()["build_number"], 1);
+    // The list returns the token again, from its encrypted copy; the database has no
+    // plain copy.
+    let list = as_agent(parent, "GET", "/api/v2/workspaceagents/me/subagents")
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        list["agents"],
+        json!([{"name": "devcontainer", "id": child_id, "auth_token": child}])
+    );
+    let dump = crate::dump::dump_database(&app).await;
+    assert!(
+        !dump.contains(&child.to_string()),
+        "sub-agent token stored in plain text"
+    );
+    // A sub-agent may not manage sub-agents.
+    let res = as_agent(child, "GET", "/api/v2/workspaceagents/me/subagents")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    // Validation, with Coder's messages.
+    for (body, message) in [
+        (json!({"name": ""}), "agent name cannot be empty"),
+        (
+            json!({"name": "dev_container"}),
+            "agent name \"dev_container\" does not match regex \"(?i)^[a-z0-9](-?[a-z0-9])*$\"",
+        ),
+    ] {
+        let res = as_agent(parent, "POST", "/api/v2/workspaceagents/me/subagents")
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(res.json()["message"], message);
+    }
+    let res = as_agent(parent, "POST", "/api/v2/workspaceagents/me/subagents")
+        .json(&json!({"name": "x", "display_apps": ["teleport"]}))
+        .send()
+        .await;
+    assert_eq!(
+        res.json()["validations"],
+        json!([{"field": "display_apps[0]", "detail": "\"teleport\" is not a valid display app"}])
+    );
+
+    // Another owner's agent cannot delete this child.
+    let (_, bob) = app.user_with_roles(&w.owner, "bob", &[]).await;
+    let bobs_agent = Uuid::new_v4();
+    let file = upload(&app, &w.owner, &plan(bobs_agent, 0, false)).await;
+    let v2 = version(&app, &w.owner, file, w.template["id"].as_str()).await;
+    let res = app
+        .post("/api/v2/users/me/workspaces")
+        .token(&bob)
+        .json(&json!({"template_version_id": v2["id"], "name": "bobs"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    run_jobs(&app).await;
+    let res = as_agent(
+        bobs_agent,
+        "DELETE",
+        &format!("/api/v2/workspaceagents/me/subagents/{child_id}"),
+    )
+    .send()
+    .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    assert_eq!(manifest(&app, child).await.status, StatusCode::OK);
+
+    let res = as_agent(
+        parent,
+        "DELETE",
+        &format!("/api/v2/workspaceagents/me/subagents/{child_id}"),
+    )
+    .send()
+    .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    assert_refused(&manifest(&app, child).await, GENERIC);
+    let res = as_agent(
+        parent,
+        "DELETE",
+        &format!("/api/v2/workspaceagents/me/subagents/{child_id}"),
+    )
+    .send()
+    .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        as_agent(parent, "GET", "/api/v2/workspaceagents/me/subagents")
+            .send()
+            .await
+            .json()["agents"],
+        json!([])
+    );
+}

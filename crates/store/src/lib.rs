@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod authz;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod models;
@@ -28,6 +29,8 @@ pub struct Store {
     db: Db,
     /// Database calls made through this store (see [`Store::queries`]).
     queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Encrypts secrets that must be read back (sub-agent tokens).
+    cipher: Option<std::sync::Arc<crypto::TokenCipher>>,
 }
 
 impl Store {
@@ -36,7 +39,20 @@ impl Store {
         Store {
             db,
             queries: std::sync::Arc::default(),
+            cipher: None,
         }
+    }
+
+    /// Sets the cipher for secrets stored encrypted.
+    pub fn with_cipher(mut self, cipher: crypto::TokenCipher) -> Store {
+        self.cipher = Some(std::sync::Arc::new(cipher));
+        self
+    }
+
+    pub(crate) fn cipher(&self) -> Result<&crypto::TokenCipher> {
+        self.cipher
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt("no token encryption key is configured".to_owned()))
     }
 
     pub async fn migrate(&self) -> Result<()> {

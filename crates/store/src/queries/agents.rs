@@ -11,7 +11,7 @@ use crate::{
     Store,
     authz::check,
     db::{Db, on_db},
-    error::Result,
+    error::{Result, StoreError},
     models::{AgentAuthDiagnosis, AgentAuthRow, now},
 };
 
@@ -163,5 +163,132 @@ impl Store {
             .await
         })?;
         Ok(rows)
+    }
+}
+
+/// A dev-container sub-agent to create under a parent agent (spec/ops.md §13).
+#[derive(Debug, Clone)]
+pub struct NewSubAgent {
+    pub id: Uuid,
+    pub name: String,
+    pub directory: String,
+    pub architecture: String,
+    pub operating_system: String,
+    /// The new agent's token: stored as SHA-256 and, encrypted, so it can be listed.
+    pub token: Uuid,
+    pub token_hash: Vec<u8>,
+}
+
+/// A sub-agent as its parent sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubAgent {
+    pub id: Uuid,
+    pub name: String,
+    pub auth_token: Option<Uuid>,
+}
+
+impl Store {
+    /// Creates a sub-agent on the parent's resource, inheriting its connection settings
+    /// and key scope. Fails with `NotFound` when the parent is gone.
+    pub async fn insert_sub_agent(
+        &self,
+        subject: &Subject,
+        workspace: &Object<'_>,
+        parent: Uuid,
+        new: &NewSubAgent,
+    ) -> Result<()> {
+        check(subject, Action::CreateAgent, workspace)?;
+        let encrypted = self.cipher()?.encrypt(
+            new.token.hyphenated().to_string().as_bytes(),
+            new.id.as_bytes(),
+        );
+        let now = now();
+        let inserted = on_db!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO workspace_agents (id, created_at, updated_at, name, resource_id, auth_token_hash, \
+                 auth_token_encrypted, architecture, operating_system, directory, lifecycle_state, parent_id, api_key_scope, \
+                 deleted, connection_timeout_seconds, troubleshooting_url, display_order) \
+                 SELECT $1, $2, $2, $3, p.resource_id, $4, $5, $6, $7, $8, 'created', p.id, p.api_key_scope, FALSE, \
+                 p.connection_timeout_seconds, p.troubleshooting_url, 0 \
+                 FROM workspace_agents p WHERE p.id = $9 AND p.deleted = FALSE",
+            )
+            .bind(new.id)
+            .bind(now)
+            .bind(&new.name)
+            .bind(&new.token_hash)
+            .bind(&encrypted)
+            .bind(&new.architecture)
+            .bind(&new.operating_system)
+            .bind(&new.directory)
+            .bind(parent)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if inserted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The live sub-agents of a parent, with their tokens decrypted.
+    pub async fn sub_agents(
+        &self,
+        subject: &Subject,
+        workspace: &Object<'_>,
+        parent: Uuid,
+    ) -> Result<Vec<SubAgent>> {
+        check(subject, Action::Read, workspace)?;
+        let rows = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, (Uuid, String, Option<Vec<u8>>)>(
+                "SELECT id, name, auth_token_encrypted FROM workspace_agents WHERE parent_id = $1 AND deleted = FALSE \
+                 ORDER BY created_at, id",
+            )
+            .bind(parent)
+            .fetch_all(pool)
+            .await
+        })?;
+        let cipher = self.cipher()?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, encrypted)| {
+                let auth_token = encrypted
+                    .and_then(|blob| cipher.decrypt(&blob, id.as_bytes()))
+                    .and_then(|plain| String::from_utf8(plain).ok())
+                    .and_then(|text| Uuid::parse_str(&text).ok());
+                SubAgent {
+                    id,
+                    name,
+                    auth_token,
+                }
+            })
+            .collect())
+    }
+
+    /// Soft-deletes a parent's sub-agent; its token stops working at once.
+    pub async fn delete_sub_agent(
+        &self,
+        subject: &Subject,
+        workspace: &Object<'_>,
+        parent: Uuid,
+        id: Uuid,
+    ) -> Result<()> {
+        check(subject, Action::DeleteAgent, workspace)?;
+        let now = now();
+        let done = on_db!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE workspace_agents SET deleted = TRUE, updated_at = $3 WHERE id = $1 AND parent_id = $2 AND deleted = FALSE",
+            )
+            .bind(id)
+            .bind(parent)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }
