@@ -87,6 +87,26 @@ pub fn provisionerd() -> &'static Subject {
     &PROVISIONERD_SUBJECT
 }
 
+/// The file cache's fetcher: reads files and nothing else (spec/ops.md §9.3). Each
+/// caller is then authorized against the cached file separately.
+static FILE_READER: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {
+    name: "file-reader",
+    display_name: "File Reader",
+    site: Vec::leak(vec![Permission::allow(ResourceType::File, Read)]),
+    user: &[],
+    org: &[],
+    member: &[],
+    org_scoped: false,
+});
+
+static FILE_READER_SUBJECT: LazyLock<Subject> =
+    LazyLock::new(|| system_subject("file_reader", &FILE_READER));
+
+/// The subject the file cache fetches as.
+pub fn file_reader() -> &'static Subject {
+    &FILE_READER_SUBJECT
+}
+
 /// The database purge daemon (spec/ops.md §11, decisions.md 22): delete on exactly
 /// `system`, `notification_message`, `api_key` and `aibridge_interception`, nothing else.
 static DBPURGE: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {

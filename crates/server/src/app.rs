@@ -4,7 +4,8 @@ use std::{path::Path, sync::Arc};
 
 use gatehouse_httpmw::{AuthState, apikey::AuthzRecording};
 use gatehouse_store::{
-    Db, Store, crypto::TokenCipher, models::Organization, system::system_restricted,
+    Db, Store, crypto::TokenCipher, file_cache::FileCache, models::Organization,
+    system::system_restricted,
 };
 
 use crate::{
@@ -28,6 +29,8 @@ pub struct App {
     pub jobs: JobSignal,
     /// A provisioner handle, for running jobs by hand (tests) or spawning daemons.
     pub provisioner: Provisioner,
+    /// Uploaded files, fetched once and authorized per caller.
+    pub files: FileCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -101,6 +104,7 @@ impl AppState {
             auth,
             jobs,
             provisioner,
+            files: FileCache::new(),
         })))
     }
 }

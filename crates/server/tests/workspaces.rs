@@ -807,3 +807,65 @@ async fn sub_agents_are_created_listed_and_deleted_by_their_parent(app: TestApp)
         json!([])
     );
 }
+
+on_both_backends!(provisioner_daemons_pick_up_jobs_when_woken);
+
+/// With daemons running (as `gatehouse server` starts them), builds complete on their own.
+async fn provisioner_daemons_pick_up_jobs_when_woken(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    app.state
+        .provisioner
+        .clone()
+        .spawn_daemons(2, app.state.jobs.clone());
+    let file = upload(&app, &owner, &plan(Uuid::new_v4(), 0, false)).await;
+    let res = app
+        .post("/api/v2/organizations/default/templateversions")
+        .token(&owner)
+        .json(&json!({"storage_method": "file", "file_id": file, "provisioner": "echo"}))
+        .send()
+        .await;
+    let version = res.json();
+    let mut status = String::new();
+    for _ in 0..200 {
+        let v = app
+            .get(&format!(
+                "/api/v2/templateversions/{}",
+                version["id"].as_str().unwrap()
+            ))
+            .token(&owner)
+            .send()
+            .await
+            .json();
+        status = v["job"]["status"].as_str().unwrap().to_owned();
+        if status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, "succeeded", "the import was not picked up");
+    let template = app
+        .post("/api/v2/organizations/default/templates")
+        .token(&owner)
+        .json(&json!({"name": "auto", "template_version_id": version["id"]}))
+        .send()
+        .await
+        .json();
+    let ws = create_workspace(&app, &owner, &template, "auto").await;
+    for _ in 0..200 {
+        let w = app
+            .get(&format!(
+                "/api/v2/workspaces/{}",
+                ws["id"].as_str().unwrap()
+            ))
+            .token(&owner)
+            .send()
+            .await
+            .json();
+        status = w["latest_build"]["status"].as_str().unwrap().to_owned();
+        if status == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, "running", "the build was not picked up");
+}

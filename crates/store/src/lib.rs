@@ -10,6 +10,7 @@ mod authz;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod file_cache;
 pub mod models;
 pub mod objects;
 pub mod queries;

@@ -457,3 +457,51 @@ async fn closed_pool_is_unavailable(s: TestStore) {
         Err(StoreError::Unavailable(_))
     ));
 }
+
+on_both_backends!(file_cache_fetches_once_and_authorizes_every_caller);
+
+async fn file_cache_fetches_once_and_authorizes_every_caller(s: TestStore) {
+    use gatehouse_store::file_cache::FileCache;
+    let sys = system_restricted();
+    let alice = s
+        .create_user(sys, new_user("alice", s.org.id))
+        .await
+        .unwrap();
+    let bob = s.create_user(sys, new_user("bob", s.org.id)).await.unwrap();
+    let (alice_s, bob_s) = (s.subject(alice.id, &[]), s.subject(bob.id, &[]));
+    let (file, _) = s
+        .insert_file(&alice_s, alice.id, "application/json", b"{}".to_vec())
+        .await
+        .unwrap();
+    let cache = FileCache::new();
+
+    let before = s.queries();
+    let first = cache.acquire(&s, &alice_s, file.id).await.unwrap();
+    assert_eq!(s.queries() - before, 1, "first acquire fetches");
+    let second = cache.acquire(&s, &alice_s, file.id).await.unwrap();
+    assert_eq!(
+        s.queries() - before,
+        1,
+        "second acquire is served from the cache"
+    );
+    assert_eq!(second.data, b"{}");
+    // Bob is refused even though the file is cached, and his refusal is not cached
+    // for Alice.
+    assert!(matches!(
+        cache.acquire(&s, &bob_s, file.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(cache.acquire(&s, &alice_s, file.id).await.is_ok());
+    assert_eq!(cache.len(), 1);
+    drop(first);
+    assert_eq!(cache.len(), 1, "still held");
+    drop(second);
+    assert!(cache.is_empty(), "the last holder releases the file");
+
+    // A failed fetch leaves nothing behind.
+    assert!(matches!(
+        cache.acquire(&s, &alice_s, Uuid::new_v4()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(cache.is_empty());
+}

@@ -83,8 +83,8 @@ pub async fn get_file(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = crate::api::parse_uuid_param("fileID", &raw)?;
-    let file = app.store.file_by_id(actor.subject(), id).await?;
-    let mut res = file.data.into_response();
+    let file = app.files.acquire(&app.store, actor.subject(), id).await?;
+    let mut res = file.data.clone().into_response();
     if let Ok(value) = HeaderValue::from_str(&file.mimetype) {
         res.headers_mut().insert(header::CONTENT_TYPE, value);
     }
