@@ -83,6 +83,7 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::list_workspaces))
         .routes(routes!(workspaces::create_build, workspaces::list_builds))
         .routes(routes!(workspaces::get_build))
+        .routes(routes!(workspaces::cancel_build))
         .routes(routes!(agents::get_agent))
         .routes(routes!(tasks::list_tasks))
         .routes(routes!(tasks::create_task))

@@ -869,3 +869,92 @@ async fn provisioner_daemons_pick_up_jobs_when_woken(app: TestApp) {
     }
     assert_eq!(status, "running", "the build was not picked up");
 }
+
+on_both_backends!(builds_can_be_canceled);
+
+async fn builds_can_be_canceled(app: TestApp) {
+    let agent = Uuid::new_v4();
+    let w = world(&app, agent, 300, false).await;
+    let ws = create_workspace(&app, &w.owner, &w.template, "dev").await;
+    run_jobs(&app).await;
+    let cancel = |build: &Value, query: &str| {
+        let path = format!(
+            "/api/v2/workspacebuilds/{}/cancel{query}",
+            build["id"].as_str().unwrap()
+        );
+        let owner = w.owner.clone();
+        let app = &app;
+        async move {
+            app.req("PATCH".parse().unwrap(), &path)
+                .token(&owner)
+                .send()
+                .await
+        }
+    };
+    // A finished build cannot be canceled.
+    let first = ws["latest_build"].clone();
+    let res = cancel(&first, "").await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+
+    // A pending stop is canceled at once, which also ends the agent's shutdown window.
+    let stop = build(&app, &w.owner, &ws, "stop", None).await;
+    assert_eq!(
+        cancel(&stop, "?expect_status=running").await.status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    let res = cancel(&stop, "?expect_status=pending").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        res.json(),
+        json!({"message": "Job has been marked as canceled..."})
+    );
+    assert_eq!(build_status(&app, &w.owner, &stop).await, "canceled");
+    assert_refused(
+        &manifest(&app, agent).await,
+        "The workspace stop build has finished.",
+    );
+    assert!(
+        !app.state.provisioner.run_once().await.unwrap(),
+        "a canceled job is never picked up"
+    );
+
+    // A running stop becomes canceling, then canceled when the provisioner stops.
+    let stop = build(&app, &w.owner, &ws, "stop", None).await;
+    let provisioner = app.state.provisioner.clone();
+    let running = tokio::spawn(async move { provisioner.run_once().await.unwrap() });
+    for _ in 0..100 {
+        if build_status(&app, &w.owner, &stop).await == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cancel(&stop, "").await.status, StatusCode::OK);
+    assert_eq!(build_status(&app, &w.owner, &stop).await, "canceling");
+    assert!(running.await.unwrap());
+    assert_eq!(build_status(&app, &w.owner, &stop).await, "canceled");
+    let ws = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await
+        .json();
+    assert_eq!(ws["latest_build"]["status"], "canceled");
+
+    // Someone who cannot see the workspace gets 404.
+    let (_, bob) = app.user_with_roles(&w.owner, "bob", &[]).await;
+    let path = format!(
+        "/api/v2/workspacebuilds/{}/cancel",
+        stop["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.req("PATCH".parse().unwrap(), &path)
+            .token(&bob)
+            .send()
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -449,3 +449,75 @@ pub async fn list_builds(
     }
     Ok(Json(StatusCode::OK, out))
 }
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CancelQuery {
+    /// Cancel only if the job is in this state (`running` or `pending`).
+    pub expect_status: Option<String>,
+}
+
+/// Cancel a build: pending jobs end at once, running ones as soon as their provisioner
+/// stops.
+#[utoipa::path(patch, path = "/api/v2/workspacebuilds/{workspacebuild}/cancel", tag = "Builds",
+    params(("workspacebuild" = String, Path), CancelQuery),
+    responses((status = 200, body = Envelope), (status = 400, body = Envelope), (status = 403, body = Envelope), (status = 404, body = Envelope), (status = 412, body = Envelope)))]
+pub async fn cancel_build(
+    State(app): State<AppState>,
+    actor: Actor,
+    Path(raw): Path<String>,
+    query: Result<axum::extract::Query<CancelQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Envelope>, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|e| {
+        ApiError::bad_request("Query parameters have invalid values.").with_detail(e.body_text())
+    })?;
+    let id = parse_uuid_param("workspacebuild", &raw)?;
+    let subject = actor.subject();
+    let (workspace, build) = app.store.build_by_id(subject, id).await?;
+    if let Some(expected) = query.expect_status.as_deref() {
+        if !matches!(expected, "running" | "pending") {
+            return Err(ApiError::bad_request("Invalid expect_status.")
+                .with_validation("expect_status", "must be \"running\" or \"pending\""));
+        }
+        if build.job.job_status != expected {
+            return Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!(
+                    "Job is not in the expected state: expected {expected:?}, got {:?}.",
+                    build.job.job_status
+                ),
+            ));
+        }
+    }
+    let template = app
+        .store
+        .template_by_id(system_restricted(), workspace.template_id)
+        .await?;
+    let template_admin = app.store.check_template_update(subject, &template).is_ok();
+    if !template.allow_user_cancel_workspace_jobs && !template_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "User is not allowed to cancel workspace builds.",
+        ));
+    }
+    let canceled = app
+        .store
+        .cancel_build(subject, &workspace, &build)
+        .await
+        .map_err(|e| match e {
+            StoreError::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "You do not have permission to cancel this workspace's build.",
+            ),
+            e => ApiError::from(e),
+        })?;
+    if !canceled {
+        return Err(ApiError::bad_request(
+            "Job has already completed or been canceled.",
+        ));
+    }
+    Ok(Json(
+        StatusCode::OK,
+        Envelope::message("Job has been marked as canceled..."),
+    ))
+}

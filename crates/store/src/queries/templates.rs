@@ -373,6 +373,13 @@ impl Store {
             .collect())
     }
 
+    /// Whether the subject may `update` a template (template administrators).
+    pub fn check_template_update(&self, subject: &Subject, template: &Template) -> Result<()> {
+        template_acl(template).with(template_base(template), |o| {
+            check(subject, Action::Update, o)
+        })
+    }
+
     /// Whether the subject may `use` a template (to build workspaces from it).
     pub fn check_template_use(&self, subject: &Subject, template: &Template) -> Result<()> {
         template_acl(template).with(template_base(template), |o| {

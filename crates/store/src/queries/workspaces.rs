@@ -567,7 +567,13 @@ impl Store {
                     .bind(job_id)
                     .fetch_one(&mut *tx)
                     .await?;
-            if error.is_none() {
+            // A job canceled while it ran ends canceled: its results are discarded.
+            let canceled: Option<chrono::DateTime<chrono::Utc>> =
+                sqlx::query_scalar("SELECT canceled_at FROM provisioner_jobs WHERE id = $1")
+                    .bind(job_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if error.is_none() && canceled.is_none() {
                 for resource in resources {
                     let resource_id = Uuid::now_v7();
                     sqlx::query(
@@ -637,6 +643,32 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Cancels a build's job: a pending job ends `canceled` at once; a running one becomes
+    /// `canceling` and ends `canceled` when its provisioner finishes. `Ok(false)` when the
+    /// job had already finished.
+    pub async fn cancel_build(
+        &self,
+        subject: &Subject,
+        workspace: &Workspace,
+        build: &BuildWithJob,
+    ) -> Result<bool> {
+        check_or_hide(subject, Action::Update, &workspace_object(workspace))?;
+        let now = now();
+        let done = on_db!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE provisioner_jobs SET canceled_at = $2, updated_at = $2, \
+                 completed_at = CASE WHEN started_at IS NULL THEN $2 ELSE completed_at END \
+                 WHERE id = $1 AND completed_at IS NULL AND canceled_at IS NULL",
+            )
+            .bind(build.job.id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done == 1)
     }
 
     /// The build a job belongs to (for the provisioner).
