@@ -19,7 +19,7 @@ use gatehouse_rbac::{AllowList, Scope, ScopeName, Subject, subject::Membership};
 use gatehouse_sdk::{error::messages, gofmt::go_time_string};
 use gatehouse_store::{
     Store, StoreError,
-    models::{ApiKey, AuthRow, MembershipJson, now},
+    models::{self, ApiKey, AuthRow, MembershipJson, User, now},
     system::system_restricted,
 };
 use uuid::Uuid;
@@ -66,6 +66,10 @@ fn parses_true(value: &str) -> bool {
 #[derive(Debug)]
 pub struct Authenticated {
     pub key: ApiKey,
+    /// The key's user, from the same row (no password hash).
+    pub user: User,
+    /// The user's organizations, oldest membership first.
+    pub organization_ids: Vec<Uuid>,
     pub source: TokenSource,
     pub username: String,
     pub email: String,
@@ -289,9 +293,11 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         ));
     }
     let row = bookkeeping(state, row, now, &req.ip).await?;
-    let subject = subject_for(&row)
+    let (subject, organization_ids) = subject_for(&row)
         .map_err(|e| ApiError::internal("Internal error fetching user's roles.").with_cause(e))?;
     Ok(Outcome::Authenticated(Arc::new(Authenticated {
+        user: row.user(),
+        organization_ids,
         key: row.key,
         source: *source,
         username: row.username,
@@ -331,6 +337,8 @@ async fn bookkeeping(
         }
     }
     if changed {
+        row.user_last_seen_at = now;
+        row.user_updated_at = now;
         state
             .store
             .record_api_key_use(
@@ -349,8 +357,9 @@ async fn bookkeeping(
     Ok(row)
 }
 
-/// Builds the user's subject with the key's effective scope (spec/auth.md §1.6, §2.2, §3.4).
-fn subject_for(row: &AuthRow) -> Result<Subject, String> {
+/// Builds the user's subject with the key's effective scope (spec/auth.md §1.6, §2.2,
+/// §3.4), and the user's organizations in membership order.
+fn subject_for(row: &AuthRow) -> Result<(Subject, Vec<Uuid>), String> {
     let names = row
         .key
         .scopes
@@ -359,8 +368,10 @@ fn subject_for(row: &AuthRow) -> Result<Subject, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let allow_list = AllowList::parse(&row.key.allow_list).map_err(|e| e.to_string())?;
     let scope = Arc::new(Scope::from_key(&names, &allow_list));
-    let memberships: Vec<MembershipJson> =
+    let mut memberships: Vec<MembershipJson> =
         serde_json::from_str(&row.memberships).map_err(|e| format!("memberships: {e}"))?;
+    memberships.sort_by(|a, b| a.joined.cmp(&b.joined).then(a.org.cmp(&b.org)));
+    let organization_ids = memberships.iter().map(|m| m.org).collect();
     let memberships: Vec<Membership> = memberships
         .into_iter()
         .map(|m| Membership {
@@ -372,7 +383,7 @@ fn subject_for(row: &AuthRow) -> Result<Subject, String> {
         .collect();
     let groups: Vec<Uuid> =
         serde_json::from_str(&row.group_ids).map_err(|e| format!("groups: {e}"))?;
-    Subject::for_user(
+    let subject = Subject::for_user(
         row.key.user_id,
         row.username.clone(),
         &row.rbac_roles,
@@ -380,7 +391,8 @@ fn subject_for(row: &AuthRow) -> Result<Subject, String> {
         groups,
         scope,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    Ok((subject, organization_ids))
 }
 
 /// Resolves the credential once per request and stores the result; never rejects.
@@ -431,6 +443,11 @@ pub async fn require_api_key(
             .await
         {
             Ok(_) => Arc::new(Authenticated {
+                user: models::User {
+                    status: "active".to_owned(),
+                    ..auth.user.clone()
+                },
+                organization_ids: auth.organization_ids.clone(),
                 key: auth.key.clone(),
                 source: auth.source,
                 username: auth.username.clone(),
@@ -473,6 +490,8 @@ pub async fn require_api_key(
         let mut subject = auth.subject.clone();
         subject.recorder = Some(recorder.clone());
         let recorded = Authenticated {
+            user: auth.user.clone(),
+            organization_ids: auth.organization_ids.clone(),
             key: auth.key.clone(),
             source: auth.source,
             username: auth.username.clone(),

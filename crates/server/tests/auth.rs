@@ -336,3 +336,23 @@ async fn other_users_key_authenticates_only_as_that_user(app: TestApp) {
         owner_id.to_string()
     );
 }
+
+on_both_backends!(users_me_costs_one_query);
+
+/// `GET /api/v2/users/me` with a used key: authentication and the answer come from one
+/// query.
+async fn users_me_costs_one_query(app: TestApp) {
+    let (_, token) = app.first_user().await;
+    assert_eq!(
+        me_with(&app, |r| r.token(&token)).await.status,
+        StatusCode::OK
+    );
+    let before = app.state.store.queries();
+    let res = me_with(&app, |r| r.token(&token)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(
+        res.json()["organization_ids"],
+        json!([app.state.default_org.id])
+    );
+    assert_eq!(app.state.store.queries() - before, 1);
+}

@@ -124,10 +124,41 @@ pub struct AuthRow {
     pub rbac_roles: Json<Vec<String>>,
     pub is_service_account: bool,
     pub user_deleted: bool,
-    /// JSON `[{"org": uuid, "roles": [...], "defaults": [...]}]`.
+    pub user_name: String,
+    pub user_avatar_url: String,
+    pub user_created_at: DateTime<Utc>,
+    pub user_updated_at: DateTime<Utc>,
+    pub user_last_seen_at: DateTime<Utc>,
+    pub user_login_type: String,
+    pub user_is_system: bool,
+    /// JSON `[{"org": uuid, "roles": [...], "defaults": [...], "joined": time}]`.
     pub memberships: String,
     /// JSON `[uuid, ...]`.
     pub group_ids: String,
+}
+
+impl AuthRow {
+    /// The key's user, as far as the row carries it. The password hash is not loaded:
+    /// `hashed_password` is empty, which never verifies.
+    pub fn user(&self) -> User {
+        User {
+            id: self.key.user_id,
+            email: self.email.clone(),
+            username: self.username.clone(),
+            name: self.user_name.clone(),
+            avatar_url: self.user_avatar_url.clone(),
+            hashed_password: Vec::new(),
+            created_at: self.user_created_at,
+            updated_at: self.user_updated_at,
+            status: self.status.clone(),
+            rbac_roles: self.rbac_roles.clone(),
+            login_type: self.user_login_type.clone(),
+            deleted: self.user_deleted,
+            last_seen_at: self.user_last_seen_at,
+            is_system: self.user_is_system,
+            is_service_account: self.is_service_account,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -135,6 +166,19 @@ pub struct MembershipJson {
     pub org: Uuid,
     pub roles: Vec<String>,
     pub defaults: Vec<String>,
+    /// When the membership was created, as the backend renders it (sortable text).
+    #[serde(default, deserialize_with = "any_text")]
+    pub joined: String,
+}
+
+/// Accepts the join time whether the backend renders it as a string or not.
+fn any_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::Deserialize;
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    })
 }
 
 /// Go's zero time `0001-01-01T00:00:00Z`, which Coder stores and sends for "never".

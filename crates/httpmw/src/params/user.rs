@@ -22,8 +22,11 @@ pub async fn resolve_user_as(
     if raw.is_empty() {
         return Err(ApiError::bad_request("\"user\" must be provided."));
     }
+    // `me` is the authenticated user, already loaded with the key: no query.
     let result = if raw == "me" {
-        store.user_by_id(subject, actor.user_id()).await
+        store
+            .check_user_read(subject, actor.user_id())
+            .map(|()| actor.0.user.clone())
     } else if let Ok(id) = Uuid::parse_str(raw) {
         store.user_by_id(subject, id).await
     } else {

@@ -289,10 +289,15 @@ async fn user_json(
     actor: &Actor,
     user: &gatehouse_store::models::User,
 ) -> Result<User, ApiError> {
-    let orgs = app
-        .store
-        .user_organization_ids(actor.subject(), user.id)
-        .await?;
+    // The caller's own organizations came with the key (one query per request).
+    let orgs = if user.id == actor.user_id() {
+        app.store.check_user_read(actor.subject(), user.id)?;
+        actor.0.organization_ids.clone()
+    } else {
+        app.store
+            .user_organization_ids(actor.subject(), user.id)
+            .await?
+    };
     Ok(convert::user(user, orgs))
 }
 

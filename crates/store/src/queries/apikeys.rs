@@ -31,7 +31,10 @@ macro_rules! auth_row_sql {
         concat!(
             "SELECT ",
             key_columns!(),
-            ", u.username, u.email, u.status, u.rbac_roles, u.is_service_account, u.deleted AS user_deleted, ",
+            ", u.username, u.email, u.status, u.rbac_roles, u.is_service_account, u.deleted AS user_deleted, \
+             u.name AS user_name, u.avatar_url AS user_avatar_url, u.created_at AS user_created_at, \
+             u.updated_at AS user_updated_at, u.last_seen_at AS user_last_seen_at, u.login_type AS user_login_type, \
+             u.is_system AS user_is_system, ",
             $memberships,
             " AS memberships, ",
             $groups,

@@ -6,7 +6,7 @@ macro_rules! memberships_sqlite {
     ($user:literal) => {
         concat!(
             "(SELECT json_group_array(json_object('org', lower(hex(m.organization_id)), 'roles', json(m.roles), \
-             'defaults', json(o.default_org_member_roles))) \
+             'defaults', json(o.default_org_member_roles), 'joined', m.created_at)) \
              FROM organization_members m JOIN organizations o ON o.id = m.organization_id \
              WHERE m.user_id = ", $user, " AND o.deleted = FALSE)"
         )
@@ -23,7 +23,7 @@ macro_rules! memberships_postgres {
     ($user:literal) => {
         concat!(
             "COALESCE((SELECT json_agg(json_build_object('org', m.organization_id, 'roles', m.roles, \
-             'defaults', o.default_org_member_roles))::text \
+             'defaults', o.default_org_member_roles, 'joined', m.created_at))::text \
              FROM organization_members m JOIN organizations o ON o.id = m.organization_id \
              WHERE m.user_id = ", $user, " AND o.deleted = FALSE), '[]')"
         )

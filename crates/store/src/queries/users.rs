@@ -283,6 +283,12 @@ impl Store {
         Ok(ids)
     }
 
+    /// Whether the subject may read a user, without a query (for rows already loaded,
+    /// such as the authenticated user's).
+    pub fn check_user_read(&self, subject: &Subject, user_id: Uuid) -> Result<()> {
+        check_or_hide(subject, Action::Read, &Object::user(user_id))
+    }
+
     /// Records activity: `last_seen_at` = now (used with the hourly key refresh).
     pub async fn touch_user_last_seen(&self, subject: &Subject, user_id: Uuid) -> Result<()> {
         check(subject, Action::Update, &Object::user(user_id))?;
