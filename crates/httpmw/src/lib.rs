@@ -10,6 +10,7 @@ pub mod body;
 pub mod client_ip;
 pub mod error;
 pub mod params;
+pub mod rate_limit;
 pub mod recover;
 pub mod request_id;
 pub mod request_log;

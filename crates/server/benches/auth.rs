@@ -26,6 +26,14 @@ use gatehouse_store::Db;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+/// Rate limits would stop a benchmark's thousands of identical requests.
+fn bench_config() -> ServerConfig {
+    ServerConfig {
+        dangerous_disable_rate_limits: true,
+        ..ServerConfig::for_tests()
+    }
+}
+
 fn parse_hash_compare(c: &mut Criterion) {
     let key = token::generate();
     let presented = key.token();
@@ -39,7 +47,7 @@ fn parse_hash_compare(c: &mut Criterion) {
 }
 
 async fn app_with_session(db: Db) -> (Router, String) {
-    let state = AppState::start(db, ServerConfig::for_tests(), "http://bench.test".into())
+    let state = AppState::start(db, bench_config(), "http://bench.test".into())
         .await
         .unwrap();
     let router = router::build(state);
@@ -122,7 +130,7 @@ async fn send(router: &Router, req: Request<Body>) -> serde_json::Value {
 
 /// An owner with a running workspace whose agent uses `agent_token`.
 async fn app_with_agent(db: Db, agent_token: uuid::Uuid) -> Router {
-    let state = AppState::start(db, ServerConfig::for_tests(), "http://bench.test".into())
+    let state = AppState::start(db, bench_config(), "http://bench.test".into())
         .await
         .unwrap();
     let provisioner = state.provisioner.clone();
@@ -221,5 +229,24 @@ fn agent_request(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse_hash_compare, full_request, agent_request);
+fn rate_limit_check(c: &mut Criterion) {
+    use gatehouse_httpmw::rate_limit::{Principal, RateLimiter};
+    let limiter = RateLimiter::new(i64::MAX, std::time::Duration::from_secs(60)).unwrap();
+    let user = Principal::User(uuid::Uuid::new_v4());
+    let mut now = std::time::Duration::from_secs(1_800_000_000);
+    c.bench_function("ratelimit/check", |b| {
+        b.iter(|| {
+            now += std::time::Duration::from_nanos(1);
+            black_box(limiter.check(black_box(&user), "/api/v2/users/me", now))
+        });
+    });
+}
+
+criterion_group!(
+    benches,
+    parse_hash_compare,
+    full_request,
+    agent_request,
+    rate_limit_check
+);
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use gatehouse_httpmw::{AuthState, apikey::AuthzRecording};
+use gatehouse_httpmw::{AuthState, apikey::AuthzRecording, rate_limit::RateLimiter};
 use gatehouse_store::{
     Db, Store, crypto::TokenCipher, file_cache::FileCache, models::Organization,
     system::system_restricted,
@@ -31,6 +31,38 @@ pub struct App {
     pub provisioner: Provisioner,
     /// Uploaded files, fetched once and authorized per caller.
     pub files: FileCache,
+    pub limits: RateLimits,
+}
+
+/// The request-rate limiters (decisions.md 6); `None` when disabled.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub api: Option<RateLimiter>,
+    pub login: Option<RateLimiter>,
+    pub files: Option<RateLimiter>,
+}
+
+impl RateLimits {
+    pub fn from_config(config: &ServerConfig) -> RateLimits {
+        const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+        if config.dangerous_disable_rate_limits {
+            return RateLimits {
+                api: None,
+                login: None,
+                files: None,
+            };
+        }
+        let api = if config.api_rate_limit == 0 {
+            512
+        } else {
+            config.api_rate_limit
+        };
+        RateLimits {
+            api: RateLimiter::new(api, MINUTE),
+            login: RateLimiter::new(60, MINUTE),
+            files: RateLimiter::new(12, MINUTE),
+        }
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -96,6 +128,7 @@ impl AppState {
         });
         let provisioner = Provisioner::new(store.clone());
         let jobs = JobSignal::default();
+        let limits = RateLimits::from_config(&config);
         Ok(AppState(Arc::new(App {
             store,
             config,
@@ -105,6 +138,7 @@ impl AppState {
             jobs,
             provisioner,
             files: FileCache::new(),
+            limits,
         })))
     }
 }

@@ -100,6 +100,26 @@ pub struct ServerConfig {
     )]
     pub external_token_encryption_keys: Option<String>,
 
+    /// Requests per minute per user (or IP) and path on the API; 0 means the default
+    /// (512), a negative value disables the limit.
+    #[arg(
+        long,
+        env = "CODER_API_RATE_LIMIT",
+        default_value_t = 512,
+        allow_negative_numbers = true,
+        hide = true
+    )]
+    pub api_rate_limit: i64,
+
+    /// Turn off every rate limit (API, login, files).
+    #[arg(
+        long,
+        env = "CODER_DANGEROUS_DISABLE_RATE_LIMITS",
+        default_value_t = false,
+        hide = true
+    )]
+    pub dangerous_disable_rate_limits: bool,
+
     /// How many built-in echo provisioner daemons take jobs (0: jobs stay pending).
     #[arg(long, env = "CODER_PROVISIONER_DAEMONS", default_value_t = 3)]
     pub provisioner_daemons: usize,
@@ -151,6 +171,8 @@ impl ServerConfig {
             dev: false,
             enable_authz_recordings: false,
             provisioner_daemons: 0,
+            api_rate_limit: 512,
+            dangerous_disable_rate_limits: false,
             // A fixed test key: tests must not write a key file into the user's data dir.
             external_token_encryption_keys: Some(
                 "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),

@@ -16,6 +16,7 @@ use gatehouse_httpmw::{
     agent::require_agent,
     apikey::{precheck, require_api_key},
     body::JSON_BODY_LIMIT,
+    rate_limit::{RateLimiter, rate_limit},
     recover::panic_response,
     request_id::attach_request_id,
     request_log::log_requests,
@@ -32,11 +33,26 @@ use crate::{
 };
 
 /// Routes anyone may call.
-fn public_routes() -> OpenApiRouter<AppState> {
+fn public_routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(users::first_user_status, users::create_first_user))
-        .routes(routes!(users::login))
+        // Logins are tight: each costs a password hash (decisions.md 6).
+        .merge(limited(
+            OpenApiRouter::new().routes(routes!(users::login)),
+            app.limits.login.clone(),
+        ))
         .routes(routes!(scopes::external_scopes))
+}
+
+/// Applies a rate limiter to a group of routes, if it is enabled.
+fn limited(
+    router: OpenApiRouter<AppState>,
+    limiter: Option<RateLimiter>,
+) -> OpenApiRouter<AppState> {
+    match limiter {
+        Some(limiter) => router.layer(from_fn_with_state(limiter, rate_limit)),
+        None => router,
+    }
 }
 
 /// Routes that need a valid credential.
@@ -68,7 +84,10 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::update_member_roles))
         .routes(routes!(organizations::site_roles))
         .routes(routes!(organizations::update_user_roles))
-        .routes(routes!(files::get_file))
+        .merge(limited(
+            OpenApiRouter::new().routes(routes!(files::get_file)),
+            app.limits.files.clone(),
+        ))
         .routes(routes!(templates::create_template_version))
         .routes(routes!(templates::get_template_version))
         .routes(routes!(
@@ -90,9 +109,12 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::get_task, tasks::delete_task))
         .merge(
             // Archives and plans may be larger than JSON bodies (decisions.md 10).
-            OpenApiRouter::new()
-                .routes(routes!(files::upload_file))
-                .layer(DefaultBodyLimit::max(files::FILE_BODY_LIMIT)),
+            limited(
+                OpenApiRouter::new()
+                    .routes(routes!(files::upload_file))
+                    .layer(DefaultBodyLimit::max(files::FILE_BODY_LIMIT)),
+                app.limits.files.clone(),
+            ),
         )
         .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
 }
@@ -110,7 +132,7 @@ fn agent_routes(app: &AppState) -> OpenApiRouter<AppState> {
 /// The OpenAPI document of every routed operation.
 pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
     OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .merge(public_routes())
+        .merge(public_routes(app))
         .merge(authenticated_routes(app))
         .merge(agent_routes(app))
         .into_openapi()
@@ -130,7 +152,7 @@ async fn route_not_found() -> Json<Envelope> {
 /// Builds the whole application: routes, then the gate's layers around them.
 pub fn build(app: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(public_routes())
+        .merge(public_routes(&app))
         .merge(authenticated_routes(&app))
         .merge(agent_routes(&app))
         .split_for_parts();
@@ -147,6 +169,11 @@ pub fn build(app: AppState) -> Router {
             );
             res
         }
+    };
+    // The general API limit covers every /api/v2 route, per user (or IP) and path.
+    let api = match app.limits.api.clone() {
+        Some(limiter) => api.layer(from_fn_with_state(limiter, rate_limit)),
+        None => api,
     };
     api.route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))

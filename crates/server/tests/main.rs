@@ -14,6 +14,7 @@ mod errors;
 mod harness;
 mod openapi;
 mod organizations;
+mod rate_limits;
 mod recorder;
 mod scopes;
 mod tasks;

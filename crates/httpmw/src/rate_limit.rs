@@ -1,0 +1,332 @@
+//! Request rate limits (spec/ops.md §2.1, decisions.md 6): a sliding window per
+//! (principal, raw path), where the principal is the prechecked user, else the client IP
+//! (IPv6 by /64). Keys are hashed with a per-process random key, so a flood of distinct
+//! tokens or addresses costs a fixed few bytes each, and idle keys are swept.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hash, Hasher, RandomState},
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use gatehouse_sdk::gofmt::go_duration_string;
+
+use crate::{
+    apikey::{Outcome, Prechecked},
+    error::ApiError,
+};
+
+const SHARDS: usize = 16;
+/// Sweep a shard for idle keys every this many checks on it.
+const SWEEP_EVERY: u64 = 4096;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    /// Index of the window `current` counts (time / window).
+    window: u64,
+    current: u64,
+    previous: u64,
+}
+
+#[derive(Debug)]
+struct Shard {
+    buckets: Mutex<HashMap<u64, Bucket>>,
+    checks: AtomicU64,
+}
+
+/// One limiter: `limit` requests per `window` per key. Clone-cheap handles share counts.
+#[derive(Debug, Clone)]
+pub struct RateLimiter(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    limit: u64,
+    window: Duration,
+    hasher: RandomState,
+    shards: Vec<Shard>,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Unix seconds at which the current window ends.
+    pub reset: u64,
+}
+
+impl RateLimiter {
+    /// `None` when `limit` is not positive: no limiting at all.
+    pub fn new(limit: i64, window: Duration) -> Option<RateLimiter> {
+        let limit = u64::try_from(limit).ok().filter(|l| *l > 0)?;
+        let shards = (0..SHARDS)
+            .map(|_| Shard {
+                buckets: Mutex::default(),
+                checks: AtomicU64::new(0),
+            })
+            .collect();
+        Some(RateLimiter(Arc::new(Inner {
+            limit,
+            window: window.max(Duration::from_millis(1)),
+            hasher: RandomState::new(),
+            shards,
+        })))
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.0.limit
+    }
+
+    pub fn window(&self) -> Duration {
+        self.0.window
+    }
+
+    fn key(&self, principal: &Principal<'_>, path: &str) -> u64 {
+        let mut h = self.0.hasher.build_hasher();
+        principal.hash(&mut h);
+        path.hash(&mut h);
+        h.finish()
+    }
+
+    /// Counts one request for `(principal, path)` at time `now` (since the Unix epoch).
+    pub fn check(&self, principal: &Principal<'_>, path: &str, now: Duration) -> Decision {
+        let key = self.key(principal, path);
+        let window_nanos = self.0.window.as_nanos().max(1);
+        let now_nanos = now.as_nanos();
+        let index = u64::try_from(now_nanos / window_nanos).unwrap_or(u64::MAX);
+        let elapsed = now_nanos % window_nanos;
+        let reset = u64::try_from((u128::from(index) + 1) * window_nanos / 1_000_000_000)
+            .unwrap_or(u64::MAX);
+        let shard = &self.0.shards[usize::try_from(key % SHARDS as u64).unwrap_or(0)];
+        let mut buckets = shard.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if shard.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            // Keys idle for two windows hold no count: drop them.
+            buckets.retain(|_, b| b.window + 1 >= index);
+        }
+        let bucket = buckets.entry(key).or_default();
+        match index.saturating_sub(bucket.window) {
+            0 => {}
+            1 => {
+                *bucket = Bucket {
+                    window: index,
+                    current: 0,
+                    previous: bucket.current,
+                }
+            }
+            _ => {
+                *bucket = Bucket {
+                    window: index,
+                    current: 0,
+                    previous: 0,
+                }
+            }
+        }
+        // httprate's sliding estimate: the previous window weighted by what is left of it.
+        let weight = (window_nanos - elapsed) as f64 / window_nanos as f64;
+        let rate = (bucket.previous as f64 * weight).round() as u64 + bucket.current;
+        let limit = self.0.limit;
+        if rate + 1 > limit {
+            return Decision {
+                allowed: false,
+                limit,
+                remaining: 0,
+                reset,
+            };
+        }
+        bucket.current += 1;
+        Decision {
+            allowed: true,
+            limit,
+            remaining: limit - (rate + 1),
+            reset,
+        }
+    }
+
+    /// How many keys are held (for the memory tests).
+    pub fn tracked_keys(&self) -> usize {
+        self.0
+            .shards
+            .iter()
+            .map(|s| {
+                s.buckets
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .len()
+            })
+            .sum()
+    }
+}
+
+/// Who a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Principal<'a> {
+    User(uuid::Uuid),
+    Ip(IpAddr),
+    Token(&'a str),
+}
+
+/// The client address, with IPv6 reduced to its /64 (one customer's block is one key).
+pub fn client_ip(req: &Request) -> IpAddr {
+    match req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip())
+    {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        Some(ip) => ip,
+        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// Go's `strconv.ParseBool` truth values.
+fn parses_true(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True")
+}
+
+pub const BYPASS_HEADER: &str = "x-coder-bypass-ratelimit";
+
+/// Sets the `X-Ratelimit-*` headers unless an inner (more specific) limiter already did,
+/// as with Go middleware where the innermost limiter writes last.
+fn set_headers(res: &mut Response, d: &Decision) {
+    let headers = res.headers_mut();
+    if headers.contains_key("x-ratelimit-limit") {
+        return;
+    }
+    headers.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(d.reset));
+}
+
+/// The limiting middleware. Install with `from_fn_with_state(limiter, rate_limit)`.
+pub async fn rate_limit(State(limiter): State<RateLimiter>, req: Request, next: Next) -> Response {
+    let authenticated = req
+        .extensions()
+        .get::<Prechecked>()
+        .and_then(|p| match p.0.as_ref() {
+            Ok(Outcome::Authenticated(auth)) => Some(auth.clone()),
+            _ => None,
+        });
+    let bypass = req
+        .headers()
+        .get(BYPASS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(parses_true);
+    if bypass && let Some(auth) = &authenticated {
+        // A plain role-name scan, as Coder: no full RBAC evaluation on this path.
+        if auth.subject.has_site_role("owner") {
+            return next.run(req).await;
+        }
+        return ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "\"X-Coder-Bypass-Ratelimit\" provided but user is not owner",
+        )
+        .into_response();
+    }
+    let principal = match &authenticated {
+        Some(auth) => Principal::User(auth.key.user_id),
+        None => Principal::Ip(client_ip(&req)),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let decision = limiter.check(&principal, req.uri().path(), now);
+    if !decision.allowed {
+        let message = format!(
+            "You've been rate limited for sending more than {} requests in {}.",
+            limiter.limit(),
+            go_duration_string(i64::try_from(limiter.window().as_nanos()).unwrap_or(i64::MAX))
+        );
+        let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+        err.retry_after =
+            Some(u32::try_from(limiter.window().as_secs().max(1)).unwrap_or(u32::MAX));
+        let mut res = err.into_response();
+        set_headers(&mut res, &decision);
+        return res;
+    }
+    let mut res = next.run(req).await;
+    set_headers(&mut res, &decision);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn limits_per_principal_and_path() {
+        let rl = RateLimiter::new(2, MINUTE).unwrap();
+        let t = Duration::from_secs(6000);
+        let a = Principal::Ip("10.0.0.1".parse().unwrap());
+        let b = Principal::Ip("10.0.0.2".parse().unwrap());
+        assert!(rl.check(&a, "/x", t).allowed);
+        let second = rl.check(&a, "/x", t);
+        assert!(second.allowed);
+        assert_eq!(second.remaining, 0);
+        assert!(!rl.check(&a, "/x", t).allowed);
+        assert!(rl.check(&a, "/y", t).allowed, "paths are separate buckets");
+        assert!(
+            rl.check(&b, "/x", t).allowed,
+            "principals are separate buckets"
+        );
+        assert_eq!(second.reset, 6060);
+    }
+
+    #[test]
+    fn the_window_slides() {
+        let rl = RateLimiter::new(10, MINUTE).unwrap();
+        let p = Principal::Token("t");
+        for _ in 0..10 {
+            assert!(rl.check(&p, "/x", Duration::from_secs(6000)).allowed);
+        }
+        // Half-way into the next window, half the previous count still weighs in.
+        let mid = Duration::from_secs(6090);
+        let d = rl.check(&p, "/x", mid);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 10 - (5 + 1));
+        // Two windows later nothing weighs.
+        assert_eq!(rl.check(&p, "/x", Duration::from_secs(6300)).remaining, 9);
+    }
+
+    #[test]
+    fn non_positive_limits_disable() {
+        assert!(RateLimiter::new(0, MINUTE).is_none());
+        assert!(RateLimiter::new(-1, MINUTE).is_none());
+    }
+
+    #[test]
+    fn idle_keys_are_swept() {
+        let rl = RateLimiter::new(5, Duration::from_secs(1)).unwrap();
+        for i in 0..50_000u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
+            rl.check(&Principal::Ip(ip), "/x", Duration::from_secs(100));
+        }
+        assert_eq!(rl.tracked_keys(), 50_000);
+        // Much later, new traffic sweeps every idle key out; only the new keys remain.
+        let fresh = SWEEP_EVERY as u32 * SHARDS as u32 * 2;
+        for i in 0..fresh {
+            rl.check(
+                &Principal::Token(&i.to_string()),
+                "/x",
+                Duration::from_secs(200),
+            );
+        }
+        assert_eq!(rl.tracked_keys(), fresh as usize);
+    }
+}
