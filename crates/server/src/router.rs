@@ -22,7 +22,7 @@ use gatehouse_httpmw::{
     request_log::log_requests,
 };
 use gatehouse_sdk::{Response as Envelope, error::messages};
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -151,6 +151,12 @@ async fn route_not_found() -> Json<Envelope> {
 
 /// Builds the whole application: routes, then the gate's layers around them.
 pub fn build(app: AppState) -> Router {
+    build_with(app, Router::new())
+}
+
+/// As [`build`], with `extra` routes inside the same gate (tests use it to mount a
+/// handler that panics).
+pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_routes(&app))
         .merge(authenticated_routes(&app))
@@ -177,11 +183,19 @@ pub fn build(app: AppState) -> Router {
     };
     api.route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))
+        .merge(extra)
         .fallback(route_not_found)
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(app.auth.clone(), precheck))
+        // Inside the log and request-id layers: a panic is logged as the 500 it becomes,
+        // and the answer still carries its request id.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(log_requests))
         .layer(from_fn(attach_request_id))
-        .layer(CatchPanicLayer::custom(panic_response))
+        // Every response says what it is (spec/ops.md §1.2 step 17).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }

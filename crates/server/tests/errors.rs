@@ -104,3 +104,48 @@ async fn sqlite_locked_is_503_and_recovers() {
     let res = app.post("/api/v2/users/login").json(&login).send().await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
 }
+
+/// A panicking handler answers one JSON 500 with a request id, and the server keeps
+/// serving.
+#[tokio::test]
+async fn a_panic_is_one_json_500_and_the_server_keeps_serving() {
+    use axum::{Router, routing::get};
+
+    async fn boom() -> &'static str {
+        panic!("handler exploded")
+    }
+    let app = TestApp::sqlite().await;
+    let router = gatehouse_server::router::build_with(
+        app.state.clone(),
+        Router::new().route("/api/v2/boom", get(boom)),
+    );
+    let send = |path: &'static str| {
+        let router = router.clone();
+        async move {
+            use http_body_util::BodyExt;
+            use tower::ServiceExt;
+            let res = router
+                .oneshot(
+                    axum::http::Request::get(path)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = res.status();
+            let headers = res.headers().clone();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, body)
+        }
+    };
+    let (status, headers, body) = send("/api/v2/boom").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        json!({"message": "An internal server error occurred."})
+    );
+    assert!(headers.get("x-coder-request-id").is_some());
+    assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
+    let (status, _, body) = send("/healthz").await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"OK"[..]));
+}
