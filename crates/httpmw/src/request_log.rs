@@ -36,10 +36,46 @@ impl RequestLog {
     }
 }
 
+/// The query parameters safe to log (spec/ops.md §4.2): `page`, `limit`, `offset` and
+/// `path` by value, `ids` and `template_ids` as counts; nothing else (tokens, `q`, …).
+pub fn safe_query(query: &str) -> String {
+    use std::collections::BTreeMap;
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let lower = key.to_ascii_lowercase();
+        if matches!(lower.as_str(), "page" | "limit" | "offset" | "path") {
+            values
+                .entry(key.into_owned())
+                .or_default()
+                .push(value.into_owned());
+        } else if matches!(lower.as_str(), "ids" | "template_ids") {
+            *counts.entry(key.into_owned()).or_default() += value.split(',').count();
+        }
+    }
+    let mut out: Vec<String> = values
+        .into_iter()
+        .map(|(k, v)| {
+            if v.len() == 1 {
+                format!("query_{k}={}", v[0])
+            } else {
+                format!("query_{k}={v:?}")
+            }
+        })
+        .collect();
+    out.extend(
+        counts
+            .into_iter()
+            .map(|(k, n)| format!("query_{k}_count={n}")),
+    );
+    out.join(" ")
+}
+
 pub async fn log_requests(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(safe_query).unwrap_or_default();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -72,6 +108,7 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
                 request_id = %Opt(request_id),
                 method = %method,
                 path = %path,
+                query = %query,
                 route = route.as_deref().unwrap_or(unmatched),
                 status_code = status,
                 took = ?took,
@@ -102,5 +139,22 @@ impl<T: std::fmt::Display> std::fmt::Display for Opt<T> {
             Some(v) => v.fmt(f),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_query;
+
+    #[test]
+    fn only_safe_parameters_are_logged() {
+        assert_eq!(
+            safe_query(
+                "page=2&LIMIT=10&offset=5&path=/x&q=owner:me&coder_session_token=abc-def&access_token=t&ids=a,b,c&ids=d&template_ids=x"
+            ),
+            "query_LIMIT=10 query_offset=5 query_page=2 query_path=/x query_ids_count=4 query_template_ids_count=1"
+        );
+        assert_eq!(safe_query("limit=1&limit=2"), "query_limit=[\"1\", \"2\"]");
+        assert_eq!(safe_query("coder_session_token=secret"), "");
     }
 }

@@ -12,6 +12,7 @@ mod cli;
 mod dump;
 mod errors;
 mod harness;
+mod logging;
 mod openapi;
 mod organizations;
 mod rate_limits;
