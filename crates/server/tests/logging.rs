@@ -23,17 +23,29 @@ impl Write for Capture {
     }
 }
 
+/// Installs (once) a process-wide JSON subscriber writing into a buffer. A thread-local
+/// subscriber is not enough: other tests in this binary register the same callsites.
+fn capture() -> Capture {
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            let writer = capture.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this binary");
+            capture
+        })
+        .clone()
+}
+
 #[tokio::test]
 async fn request_log_has_safe_fields_and_no_secrets() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let capture = capture();
     let app = TestApp::sqlite().await;
     let (owner_id, token) = app.first_user().await;
     let secret = token.split_once('-').unwrap().1.to_owned();
@@ -56,6 +68,8 @@ async fn request_log_has_safe_fields_and_no_secrets() {
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(!logs.contains(&secret), "a token secret was logged");
     assert!(!logs.contains(OWNER_PASSWORD), "a password was logged");
+    // Other tests log into the same buffer: keep this test's requests (its user, or the
+    // malformed token it sent).
     let events: Vec<serde_json::Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
