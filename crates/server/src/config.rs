@@ -111,6 +111,16 @@ pub struct ServerConfig {
     )]
     pub api_rate_limit: i64,
 
+    /// Allow cross-origin requests from any origin (Coder's `Cors(allowAll)`); off by
+    /// default, which keeps the API same-origin.
+    #[arg(
+        long,
+        env = "CODER_DANGEROUS_ALLOW_CORS_REQUESTS",
+        default_value_t = false,
+        hide = true
+    )]
+    pub dangerous_allow_cors_requests: bool,
+
     /// Turn off every rate limit (API, login, files).
     #[arg(
         long,
@@ -173,6 +183,7 @@ impl ServerConfig {
             provisioner_daemons: 0,
             api_rate_limit: 512,
             dangerous_disable_rate_limits: false,
+            dangerous_allow_cors_requests: false,
             // A fixed test key: tests must not write a key file into the user's data dir.
             external_token_encryption_keys: Some(
                 "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),

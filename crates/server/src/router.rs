@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::get,
@@ -22,7 +22,11 @@ use gatehouse_httpmw::{
     request_log::log_requests,
 };
 use gatehouse_sdk::{Response as Envelope, error::messages};
-use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    set_header::SetResponseHeaderLayer,
+};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -42,6 +46,27 @@ fn public_routes(app: &AppState) -> OpenApiRouter<AppState> {
             app.limits.login.clone(),
         ))
         .routes(routes!(scopes::external_scopes))
+}
+
+/// The global CORS policy (spec/ops.md §7.4.1): same-origin unless
+/// `--dangerous-allow-cors-requests`, then any origin for `GET`/`OPTIONS`, without
+/// credentials. (OAuth2 and MCP endpoints get their own policy, decisions.md 30.)
+fn cors(app: &AppState) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+    if !app.config.dangerous_allow_cors_requests {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    tower::util::Either::Left(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::any())
+            .allow_methods([Method::GET, Method::OPTIONS])
+            .allow_headers([
+                header::ACCEPT,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-latency-check"),
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .allow_credentials(false),
+    )
 }
 
 /// Applies a rate limiter to a group of routes, if it is enabled.
@@ -193,6 +218,7 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(log_requests))
         .layer(from_fn(attach_request_id))
+        .layer(cors(&app))
         // Every response says what it is (spec/ops.md §1.2 step 17).
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

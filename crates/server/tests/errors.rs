@@ -149,3 +149,46 @@ async fn a_panic_is_one_json_500_and_the_server_keeps_serving() {
     let (status, _, body) = send("/healthz").await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"OK"[..]));
 }
+
+async fn preflight(app: &TestApp) -> crate::harness::TestResponse {
+    app.req("OPTIONS".parse().unwrap(), "/api/v2/users/first")
+        .header("origin", "https://elsewhere.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+}
+
+/// Same-origin by default; any origin (GET/OPTIONS, no credentials) when allowed.
+#[tokio::test]
+async fn cors_is_same_origin_unless_allowed() {
+    let app = TestApp::sqlite().await;
+    let res = preflight(&app).await;
+    assert_eq!(res.header("access-control-allow-origin"), None);
+    let res = app
+        .get("/api/v2/users/first")
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await;
+    assert_eq!(res.header("access-control-allow-origin"), None);
+
+    let config = gatehouse_server::config::ServerConfig {
+        dangerous_allow_cors_requests: true,
+        ..crate::harness::config()
+    };
+    let app = TestApp::sqlite_with(config).await;
+    let res = preflight(&app).await;
+    assert!(res.status.is_success(), "{}", res.status);
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        res.header("access-control-allow-methods")
+            .unwrap()
+            .contains("GET")
+    );
+    assert_eq!(res.header("access-control-allow-credentials"), None);
+    let res = app
+        .get("/api/v2/users/first")
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await;
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+}
