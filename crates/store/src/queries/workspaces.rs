@@ -37,6 +37,55 @@ macro_rules! agent_columns {
     };
 }
 
+/// The two rows every new build writes: its provisioner job, then the build itself.
+struct BuildRows<'a> {
+    job_id: Uuid,
+    build_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    organization_id: Uuid,
+    workspace_id: Uuid,
+    template_version_id: Uuid,
+    build_number: i32,
+    transition: &'a str,
+    initiator: Uuid,
+    provisioner: &'a str,
+    file_id: Uuid,
+}
+
+const INSERT_BUILD: &str = "INSERT INTO workspace_builds (id, created_at, updated_at, workspace_id, \
+    template_version_id, build_number, transition, initiator_id, job_id, reason, daily_cost) \
+    VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, 'initiator', 0)";
+
+/// Writes [`BuildRows`] inside a transaction; each backend's arm compiles it for its driver.
+macro_rules! insert_build_rows {
+    ($tx:ident, $rows:expr) => {{
+        let rows = $rows;
+        sqlx::query(INSERT_JOB)
+            .bind(rows.job_id)
+            .bind(rows.now)
+            .bind(rows.organization_id)
+            .bind(rows.initiator)
+            .bind(rows.provisioner)
+            .bind("workspace_build")
+            .bind(Json(serde_json::json!({"workspace_build_id": rows.build_id})))
+            .bind(rows.file_id)
+            .bind(Json(serde_json::json!({"owner": "", "scope": "organization"})))
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(INSERT_BUILD)
+            .bind(rows.build_id)
+            .bind(rows.now)
+            .bind(rows.workspace_id)
+            .bind(rows.template_version_id)
+            .bind(rows.build_number)
+            .bind(rows.transition)
+            .bind(rows.initiator)
+            .bind(rows.job_id)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
 /// A build transition and the RBAC action it needs (spec/auth.md §4.13).
 pub fn transition_action(transition: &str, dormant: bool) -> Option<Action> {
     match transition {
@@ -153,7 +202,6 @@ impl Store {
         let now = now();
         let job_id = Uuid::now_v7();
         let build_id = Uuid::now_v7();
-        let input = serde_json::json!({"workspace_build_id": build_id});
         on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -172,32 +220,22 @@ impl Store {
             .bind(&w.automatic_updates)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(INSERT_JOB)
-                .bind(job_id)
-                .bind(now)
-                .bind(w.organization_id)
-                .bind(w.initiator_id)
-                .bind(&w.provisioner)
-                .bind("workspace_build")
-                .bind(Json(&input))
-                .bind(w.file_id)
-                .bind(Json(
-                    serde_json::json!({"owner": "", "scope": "organization"}),
-                ))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO workspace_builds (id, created_at, updated_at, workspace_id, template_version_id, build_number, \
-                 transition, initiator_id, job_id, reason, daily_cost) VALUES ($1, $2, $2, $3, $4, 1, 'start', $5, $6, 'initiator', 0)",
-            )
-            .bind(build_id)
-            .bind(now)
-            .bind(w.id)
-            .bind(w.template_version_id)
-            .bind(w.initiator_id)
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
+            insert_build_rows!(
+                tx,
+                BuildRows {
+                    job_id,
+                    build_id,
+                    now,
+                    organization_id: w.organization_id,
+                    workspace_id: w.id,
+                    template_version_id: w.template_version_id,
+                    build_number: 1,
+                    transition: "start",
+                    initiator: w.initiator_id,
+                    provisioner: &w.provisioner,
+                    file_id: w.file_id,
+                }
+            );
             if let Some(t) = &task {
                 sqlx::query(
                     "INSERT INTO tasks (id, organization_id, owner_id, name, display_name, workspace_id, \
@@ -384,7 +422,6 @@ impl Store {
         let now = now();
         let job_id = Uuid::now_v7();
         let build_id = Uuid::now_v7();
-        let input = serde_json::json!({"workspace_build_id": build_id});
         on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let latest: Option<(i32, String)> = sqlx::query_as(
@@ -403,34 +440,22 @@ impl Store {
                 Some((n, _)) => n + 1,
                 None => 1,
             };
-            sqlx::query(INSERT_JOB)
-                .bind(job_id)
-                .bind(now)
-                .bind(workspace.organization_id)
-                .bind(initiator)
-                .bind(provisioner)
-                .bind("workspace_build")
-                .bind(Json(&input))
-                .bind(file_id)
-                .bind(Json(
-                    serde_json::json!({"owner": "", "scope": "organization"}),
-                ))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO workspace_builds (id, created_at, updated_at, workspace_id, template_version_id, build_number, \
-                 transition, initiator_id, job_id, reason, daily_cost) VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, 'initiator', 0)",
-            )
-            .bind(build_id)
-            .bind(now)
-            .bind(workspace.id)
-            .bind(template_version_id)
-            .bind(number)
-            .bind(transition)
-            .bind(initiator)
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
+            insert_build_rows!(
+                tx,
+                BuildRows {
+                    job_id,
+                    build_id,
+                    now,
+                    organization_id: workspace.organization_id,
+                    workspace_id: workspace.id,
+                    template_version_id,
+                    build_number: number,
+                    transition,
+                    initiator,
+                    provisioner,
+                    file_id,
+                }
+            );
             tx.commit().await?;
         });
         self.build_unchecked(build_id).await
