@@ -2,7 +2,9 @@
 
 use std::{path::Path, sync::Arc};
 
-use gatehouse_httpmw::{AuthState, apikey::AuthzRecording, rate_limit::RateLimiter};
+use gatehouse_httpmw::{
+    AuthState, apikey::AuthzRecording, metrics::ApiMetrics, rate_limit::RateLimiter,
+};
 use gatehouse_store::{
     Db, Store, crypto::TokenCipher, file_cache::FileCache, models::Organization,
     system::system_restricted,
@@ -32,6 +34,8 @@ pub struct App {
     /// Uploaded files, fetched once and authorized per caller.
     pub files: FileCache,
     pub limits: RateLimits,
+    /// The API's Prometheus metrics (one registry per app).
+    pub metrics: ApiMetrics,
 }
 
 /// The request-rate limiters (decisions.md 6); `None` when disabled.
@@ -139,6 +143,7 @@ impl AppState {
             provisioner,
             files: FileCache::new(),
             limits,
+            metrics: ApiMetrics::new(),
         })))
     }
 }

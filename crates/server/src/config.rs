@@ -121,6 +121,18 @@ pub struct ServerConfig {
     )]
     pub dangerous_allow_cors_requests: bool,
 
+    /// Serve Prometheus metrics on `--prometheus-address`.
+    #[arg(long, env = "CODER_PROMETHEUS_ENABLE", default_value_t = false)]
+    pub prometheus_enable: bool,
+
+    /// Where Prometheus metrics are served.
+    #[arg(
+        long,
+        env = "CODER_PROMETHEUS_ADDRESS",
+        default_value = "127.0.0.1:2112"
+    )]
+    pub prometheus_address: SocketAddr,
+
     /// Turn off every rate limit (API, login, files).
     #[arg(
         long,
@@ -184,6 +196,8 @@ impl ServerConfig {
             api_rate_limit: 512,
             dangerous_disable_rate_limits: false,
             dangerous_allow_cors_requests: false,
+            prometheus_enable: false,
+            prometheus_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             // A fixed test key: tests must not write a key file into the user's data dir.
             external_token_encryption_keys: Some(
                 "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),

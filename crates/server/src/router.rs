@@ -16,6 +16,7 @@ use gatehouse_httpmw::{
     agent::require_agent,
     apikey::{precheck, require_api_key},
     body::JSON_BODY_LIMIT,
+    metrics::record_metrics,
     rate_limit::{RateLimiter, rate_limit},
     recover::panic_response,
     request_id::attach_request_id,
@@ -213,6 +214,7 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         .with_state(app.clone())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(app.auth.clone(), precheck))
+        .layer(from_fn_with_state(app.metrics.clone(), record_metrics))
         // Inside the log and request-id layers: a panic is logged as the 500 it becomes,
         // and the answer still carries its request id.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -224,4 +226,23 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+}
+
+/// The Prometheus endpoint, served on its own address (`--prometheus-address`).
+pub fn metrics_router(app: &AppState) -> Router {
+    let metrics = app.metrics.clone();
+    let render = move || {
+        let metrics = metrics.clone();
+        async move {
+            let mut res: Response = metrics.render().into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            res
+        }
+    };
+    Router::new()
+        .route("/", get(render.clone()))
+        .route("/metrics", get(render))
 }

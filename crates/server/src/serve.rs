@@ -65,6 +65,19 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         .provisioner
         .clone()
         .spawn_daemons(state.config.provisioner_daemons, state.jobs.clone());
+    if state.config.prometheus_enable {
+        let address = state.config.prometheus_address;
+        let metrics = router::metrics_router(&state);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} for Prometheus metrics"))?;
+        tracing::info!(address = %address, "serving Prometheus metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::warn!(error = %e, "the metrics server stopped");
+            }
+        });
+    }
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);

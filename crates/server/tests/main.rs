@@ -13,6 +13,7 @@ mod dump;
 mod errors;
 mod harness;
 mod logging;
+mod metrics;
 mod openapi;
 mod organizations;
 mod rate_limits;
