@@ -10,16 +10,16 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use gatehouse_rbac::{Scope, Subject, subject::Membership};
+use gatehouse_rbac::{Scope, Subject};
 use gatehouse_store::{
     StoreError,
-    models::{AgentAuthDiagnosis, AgentAuthRow, MembershipJson},
+    models::{AgentAuthDiagnosis, AgentAuthRow},
     system::system_restricted,
 };
 use uuid::Uuid;
 
 use crate::{
-    apikey::{AuthState, token_from_request},
+    apikey::{AuthState, UserRow, token_from_request, user_subject},
     error::ApiError,
     request_log::RequestLog,
     token::agent_token_hash,
@@ -75,18 +75,6 @@ fn refusal_detail(d: &AgentAuthDiagnosis) -> &'static str {
 }
 
 fn agent_subject(row: &AgentAuthRow) -> Result<Subject, String> {
-    let memberships: Vec<MembershipJson> =
-        serde_json::from_str(&row.memberships).map_err(|e| e.to_string())?;
-    let memberships: Vec<Membership> = memberships
-        .into_iter()
-        .map(|m| Membership {
-            org: m.org,
-            roles: m.roles,
-            default_roles: m.defaults,
-            service_account: row.owner_is_service_account,
-        })
-        .collect();
-    let groups: Vec<Uuid> = serde_json::from_str(&row.group_ids).map_err(|e| e.to_string())?;
     let scope = Scope::for_agent(
         row.workspace_id,
         row.workspace_template_id,
@@ -95,15 +83,15 @@ fn agent_subject(row: &AgentAuthRow) -> Result<Subject, String> {
         row.task_id,
         row.agent_api_key_scope == "no_user_data",
     );
-    Subject::for_user(
-        row.workspace_owner_id,
-        row.owner_username.clone(),
-        &row.owner_rbac_roles,
-        &memberships,
-        groups,
-        Arc::new(scope),
-    )
-    .map_err(|e| e.to_string())
+    let owner = UserRow {
+        id: row.workspace_owner_id,
+        username: &row.owner_username,
+        site_roles: &row.owner_rbac_roles,
+        memberships: &row.memberships,
+        group_ids: &row.group_ids,
+        service_account: row.owner_is_service_account,
+    };
+    user_subject(owner, Arc::new(scope)).map(|(subject, _)| subject)
 }
 
 /// Authenticates the agent or answers 401 with the reason.

@@ -19,7 +19,7 @@ use gatehouse_rbac::{AllowList, Scope, ScopeName, Subject, subject::Membership};
 use gatehouse_sdk::{error::messages, gofmt::go_time_string};
 use gatehouse_store::{
     Store, StoreError,
-    models::{self, ApiKey, AuthRow, MembershipJson, User, now},
+    models::{ApiKey, AuthRow, MembershipJson, User, now},
     system::system_restricted,
 };
 use uuid::Uuid;
@@ -58,12 +58,12 @@ pub enum AuthzRecording {
 }
 
 /// Go's `strconv.ParseBool` truth values.
-fn parses_true(value: &str) -> bool {
+pub(crate) fn parses_true(value: &str) -> bool {
     matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
 /// An authenticated request: the key, its user and the subject decisions are made for.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Authenticated {
     pub key: ApiKey,
     /// The key's user, from the same row (no password hash).
@@ -71,9 +71,6 @@ pub struct Authenticated {
     /// The user's organizations, oldest membership first.
     pub organization_ids: Vec<Uuid>,
     pub source: TokenSource,
-    pub username: String,
-    pub email: String,
-    pub status: String,
     pub subject: Subject,
 }
 
@@ -300,9 +297,6 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         organization_ids,
         key: row.key,
         source: *source,
-        username: row.username,
-        email: row.email,
-        status: row.status,
         subject,
     })))
 }
@@ -368,8 +362,39 @@ fn subject_for(row: &AuthRow) -> Result<(Subject, Vec<Uuid>), String> {
         .collect::<Result<Vec<_>, _>>()?;
     let allow_list = AllowList::parse(&row.key.allow_list).map_err(|e| e.to_string())?;
     let scope = Arc::new(Scope::from_key(&names, &allow_list));
+    user_subject(
+        UserRow {
+            id: row.key.user_id,
+            username: &row.username,
+            site_roles: &row.rbac_roles,
+            memberships: &row.memberships,
+            group_ids: &row.group_ids,
+            service_account: row.is_service_account,
+        },
+        scope,
+    )
+}
+
+/// The parts of a row that make a user's subject (spec/auth.md §1.6).
+pub(crate) struct UserRow<'a> {
+    pub id: Uuid,
+    pub username: &'a str,
+    pub site_roles: &'a [String],
+    /// JSON from the store's membership aggregate.
+    pub memberships: &'a str,
+    /// JSON array of group ids.
+    pub group_ids: &'a str,
+    pub service_account: bool,
+}
+
+/// A user's subject with `scope`, and their organizations in membership order. Shared by
+/// API-key and agent authentication: an agent acts as its workspace's owner.
+pub(crate) fn user_subject(
+    row: UserRow<'_>,
+    scope: Arc<Scope>,
+) -> Result<(Subject, Vec<Uuid>), String> {
     let mut memberships: Vec<MembershipJson> =
-        serde_json::from_str(&row.memberships).map_err(|e| format!("memberships: {e}"))?;
+        serde_json::from_str(row.memberships).map_err(|e| format!("memberships: {e}"))?;
     memberships.sort_by(|a, b| a.joined.cmp(&b.joined).then(a.org.cmp(&b.org)));
     let organization_ids = memberships.iter().map(|m| m.org).collect();
     let memberships: Vec<Membership> = memberships
@@ -378,15 +403,15 @@ fn subject_for(row: &AuthRow) -> Result<(Subject, Vec<Uuid>), String> {
             org: m.org,
             roles: m.roles,
             default_roles: m.defaults,
-            service_account: row.is_service_account,
+            service_account: row.service_account,
         })
         .collect();
     let groups: Vec<Uuid> =
-        serde_json::from_str(&row.group_ids).map_err(|e| format!("groups: {e}"))?;
+        serde_json::from_str(row.group_ids).map_err(|e| format!("groups: {e}"))?;
     let subject = Subject::for_user(
-        row.key.user_id,
-        row.username.clone(),
-        &row.rbac_roles,
+        row.id,
+        row.username.to_owned(),
+        row.site_roles,
         &memberships,
         groups,
         scope,
@@ -433,7 +458,7 @@ pub async fn require_api_key(
         }
         Ok(Outcome::Authenticated(auth)) => auth,
     };
-    let auth = match auth.status.as_str() {
+    let auth = match auth.user.status.as_str() {
         "active" => auth,
         // Dormant users come back to life on their first authenticated request
         // (spec/auth.md §1.7 step 2).
@@ -442,19 +467,11 @@ pub async fn require_api_key(
             .update_user_status(system_restricted(), auth.key.user_id, "active")
             .await
         {
-            Ok(_) => Arc::new(Authenticated {
-                user: models::User {
-                    status: "active".to_owned(),
-                    ..auth.user.clone()
-                },
-                organization_ids: auth.organization_ids.clone(),
-                key: auth.key.clone(),
-                source: auth.source,
-                username: auth.username.clone(),
-                email: auth.email.clone(),
-                status: "active".to_owned(),
-                subject: auth.subject.clone(),
-            }),
+            Ok(_) => {
+                let mut active = (*auth).clone();
+                active.user.status = "active".to_owned();
+                Arc::new(active)
+            }
             Err(StoreError::Unavailable(e)) => {
                 return ApiError::unavailable().with_cause(e).into_response();
             }
@@ -473,7 +490,7 @@ pub async fn require_api_key(
         }
     };
     if let Some(log) = req.extensions().get::<crate::request_log::RequestLog>() {
-        log.set_requestor(auth.key.user_id, &auth.username);
+        log.set_requestor(auth.key.user_id, &auth.user.username);
         log.set_api_key_id(&auth.key.id);
     }
     let record = match state.authz_recording {
@@ -487,18 +504,8 @@ pub async fn require_api_key(
     };
     let (auth, recorder) = if record {
         let recorder = Arc::new(gatehouse_rbac::recorder::AuthzRecorder::new());
-        let mut subject = auth.subject.clone();
-        subject.recorder = Some(recorder.clone());
-        let recorded = Authenticated {
-            user: auth.user.clone(),
-            organization_ids: auth.organization_ids.clone(),
-            key: auth.key.clone(),
-            source: auth.source,
-            username: auth.username.clone(),
-            email: auth.email.clone(),
-            status: auth.status.clone(),
-            subject,
-        };
+        let mut recorded = (*auth).clone();
+        recorded.subject.recorder = Some(recorder.clone());
         (Arc::new(recorded), Some(recorder))
     } else {
         (auth, None)

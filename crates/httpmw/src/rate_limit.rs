@@ -23,7 +23,7 @@ use axum::{
 use gatehouse_sdk::gofmt::go_duration_string;
 
 use crate::{
-    apikey::{Outcome, Prechecked},
+    apikey::{Outcome, Prechecked, parses_true},
     error::ApiError,
 };
 
@@ -191,11 +191,6 @@ pub fn client_ip(req: &Request) -> IpAddr {
         Some(ip) => ip,
         None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
     }
-}
-
-/// Go's `strconv.ParseBool` truth values.
-fn parses_true(value: &str) -> bool {
-    matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
 pub const BYPASS_HEADER: &str = "x-coder-bypass-ratelimit";

@@ -9,6 +9,7 @@ pub mod config;
 pub mod duration;
 pub mod echo;
 pub mod jobs;
+pub mod names;
 pub mod openapi;
 pub mod password;
 pub mod router;

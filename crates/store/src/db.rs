@@ -42,6 +42,19 @@ macro_rules! on_db {
             $crate::db::Db::Postgres($pool) => $body,
         }
     }};
+    // Where the dialects differ: `$sql` is bound to the backend's own text.
+    ($store:expr, $access:ident, |$pool:ident, $sql:ident = ($sqlite:expr, $postgres:expr)| $body:expr) => {{
+        match &$store.db {
+            $crate::db::Db::Sqlite { .. } => {
+                let $sql: &'static str = $sqlite;
+                on_db!($store, $access, |$pool| $body)
+            }
+            $crate::db::Db::Postgres(_) => {
+                let $sql: &'static str = $postgres;
+                on_db!($store, $access, |$pool| $body)
+            }
+        }
+    }};
 }
 pub(crate) use on_db;
 

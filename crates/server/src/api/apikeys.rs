@@ -18,7 +18,6 @@ use gatehouse_sdk::{
     gofmt::go_duration_string,
 };
 use gatehouse_store::models::{self, NewApiKey, now};
-use rand::seq::IndexedRandom;
 use serde::Deserialize;
 
 use crate::{api::convert, app::AppState};
@@ -70,22 +69,6 @@ pub async fn issue_key(
         )
         .await?;
     Ok((generated.token(), row))
-}
-
-fn random_token_name() -> String {
-    const ADJECTIVES: &[&str] = &[
-        "amber", "brave", "calm", "eager", "fuzzy", "gentle", "jolly", "lucid", "mellow", "nimble",
-        "quiet", "swift",
-    ];
-    const NOUNS: &[&str] = &[
-        "badger", "comet", "falcon", "harbor", "lantern", "meadow", "otter", "pebble", "quartz",
-        "river", "spruce", "willow",
-    ];
-    let mut rng = rand::rng();
-    let adjective = ADJECTIVES.choose(&mut rng).copied().unwrap_or("brave");
-    let noun = NOUNS.choose(&mut rng).copied().unwrap_or("otter");
-    let digit = rand::random_range(0..10u8);
-    format!("{adjective}_{noun}{digit}")
 }
 
 fn create_failed(detail: impl Into<String>) -> ApiError {
@@ -179,7 +162,7 @@ pub async fn create_token(
         _ => vec!["*:*".to_owned()],
     };
     let token_name = if req.token_name.is_empty() {
-        random_token_name()
+        crate::names::random_name()
     } else {
         req.token_name
     };

@@ -21,7 +21,6 @@ use gatehouse_store::{
     queries::templates::{NewTemplate, NewTemplateVersion},
     system::system_restricted,
 };
-use rand::seq::IndexedRandom;
 use uuid::Uuid;
 
 use crate::{
@@ -29,23 +28,6 @@ use crate::{
     app::AppState,
     validate,
 };
-
-fn random_version_name() -> String {
-    const WORDS: &[&str] = &[
-        "amber", "brisk", "cobalt", "dapper", "ember", "frosty", "gleaming", "hazy", "ivory",
-        "jade",
-    ];
-    const NOUNS: &[&str] = &[
-        "anchor", "beacon", "canyon", "delta", "ember", "forge", "grove", "harbor", "isle", "jetty",
-    ];
-    let mut rng = rand::rng();
-    format!(
-        "{}_{}{}",
-        WORDS.choose(&mut rng).copied().unwrap_or("amber"),
-        NOUNS.choose(&mut rng).copied().unwrap_or("anchor"),
-        rand::random_range(0..100u8)
-    )
-}
 
 pub(crate) async fn version_json(
     app: &AppState,
@@ -182,7 +164,7 @@ pub async fn create_template_version(
         template_id: req.template_id.filter(|id| !id.is_nil()),
         organization_id: org.id,
         name: if req.name.is_empty() {
-            random_version_name()
+            crate::names::random_name()
         } else {
             req.name
         },

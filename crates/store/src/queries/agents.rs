@@ -10,7 +10,7 @@ use super::subject_sql::{
 use crate::{
     Store,
     authz::check,
-    db::{Db, on_db},
+    db::on_db,
     error::{Result, StoreError},
     models::{AgentAuthDiagnosis, AgentAuthRow, now},
 };
@@ -85,21 +85,9 @@ impl Store {
         token_hash: &[u8],
     ) -> Result<Option<AgentAuthRow>> {
         check(subject, Action::Read, &Object::of(ResourceType::Workspace))?;
-        self.note_query();
-        let row = match &self.db {
-            Db::Sqlite { read, .. } => {
-                sqlx::query_as::<_, AgentAuthRow>(AGENT_AUTH_SQLITE)
-                    .bind(token_hash)
-                    .fetch_optional(read)
-                    .await
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, AgentAuthRow>(AGENT_AUTH_POSTGRES)
-                    .bind(token_hash)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }?;
+        let row = on_db!(self, read, |pool, sql = (AGENT_AUTH_SQLITE, AGENT_AUTH_POSTGRES)| {
+            sqlx::query_as::<_, AgentAuthRow>(sql).bind(token_hash).fetch_optional(pool).await
+        })?;
         Ok(row)
     }
 

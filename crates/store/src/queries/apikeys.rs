@@ -12,7 +12,7 @@ use super::subject_sql::{
 use crate::{
     Store,
     authz::{allowed, check, check_or_hide},
-    db::{Db, on_db},
+    db::on_db,
     error::{Result, StoreError},
     models::{ApiKey, ApiKeyWithOwner, AuthRow, NewApiKey, epoch, now},
 };
@@ -104,21 +104,9 @@ impl Store {
     /// The authentication lookup: one query for key, user, memberships and groups.
     /// `Ok(None)` when no key has this id.
     pub async fn api_key_for_auth(&self, subject: &Subject, id: &str) -> Result<Option<AuthRow>> {
-        self.note_query();
-        let row = match &self.db {
-            Db::Sqlite { read, .. } => {
-                sqlx::query_as::<_, AuthRow>(AUTH_ROW_SQLITE)
-                    .bind(id)
-                    .fetch_optional(read)
-                    .await
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, AuthRow>(AUTH_ROW_POSTGRES)
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }?;
+        let row = on_db!(self, read, |pool, sql = (AUTH_ROW_SQLITE, AUTH_ROW_POSTGRES)| {
+            sqlx::query_as::<_, AuthRow>(sql).bind(id).fetch_optional(pool).await
+        })?;
         match row {
             Some(row) => {
                 check(subject, Action::Read, &Object::api_key(row.key.user_id))?;

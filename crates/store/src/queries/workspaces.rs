@@ -8,7 +8,7 @@ use super::templates::{INSERT_JOB, job_columns};
 use crate::{
     Store,
     authz::{allowed, check, check_or_hide},
-    db::{Db, on_db},
+    db::on_db,
     error::{Conflict, Result, StoreError},
     models::{ProvisionerJob, Workspace, WorkspaceAgent, WorkspaceBuild, WorkspaceResource, now},
     objects::workspace_object,
@@ -317,19 +317,26 @@ impl Store {
             .collect())
     }
 
+    /// The build one query selects (by `$1`), with its job.
+    async fn build_with_job(&self, sql: &'static str, key: Uuid) -> Result<BuildWithJob> {
+        let build = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, WorkspaceBuild>(sql)
+                .bind(key)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        let job = self.job_unchecked(build.job_id).await?;
+        Ok(BuildWithJob { build, job })
+    }
+
     pub(crate) async fn build_unchecked(&self, id: Uuid) -> Result<BuildWithJob> {
         let sql = concat!(
             "SELECT ",
             build_columns!(),
             " FROM workspace_builds b WHERE b.id = $1"
         );
-        let build = on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(sql)
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?
-        .ok_or(StoreError::NotFound)?;
-        let job = self.job_unchecked(build.job_id).await?;
-        Ok(BuildWithJob { build, job })
+        self.build_with_job(sql, id).await
     }
 
     /// A build, if the subject may read its workspace.
@@ -356,13 +363,7 @@ impl Store {
             build_columns!(),
             " FROM workspace_builds b WHERE b.workspace_id = $1 ORDER BY b.build_number DESC LIMIT 1"
         );
-        let build = on_db!(self, read, |pool| sqlx::query_as::<_, WorkspaceBuild>(sql)
-            .bind(workspace.id)
-            .fetch_optional(pool)
-            .await)?
-        .ok_or(StoreError::NotFound)?;
-        let job = self.job_unchecked(build.job_id).await?;
-        Ok(BuildWithJob { build, job })
+        self.build_with_job(sql, workspace.id).await
     }
 
     /// Every build of a workspace, newest first.
@@ -519,23 +520,9 @@ impl Store {
             job_columns!()
         );
         let now = now();
-        self.note_query();
-        let job = match &self.db {
-            Db::Sqlite { write, .. } => {
-                sqlx::query_as::<_, ProvisionerJob>(SQLITE)
-                    .bind(now)
-                    .bind(worker_id)
-                    .fetch_optional(write)
-                    .await
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, ProvisionerJob>(POSTGRES)
-                    .bind(now)
-                    .bind(worker_id)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }?;
+        let job = on_db!(self, write, |pool, sql = (SQLITE, POSTGRES)| {
+            sqlx::query_as::<_, ProvisionerJob>(sql).bind(now).bind(worker_id).fetch_optional(pool).await
+        })?;
         Ok(job)
     }
 
