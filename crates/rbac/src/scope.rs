@@ -391,9 +391,43 @@ pub fn covering_scope(resource: ResourceType, action: Action) -> &'static str {
         .unwrap_or("coder:all")
 }
 
+/// Whether the permissions of `granted` include every permission of `requested`: the
+/// RBAC sense of "covers" (spec/oauth2.md §2.5 rule 17), so `coder:workspaces.access`
+/// covers `workspace:read` and `workspace:*` covers `workspace:ssh`.
+pub fn scopes_cover(granted: &[ScopeName], requested: ScopeName) -> bool {
+    let mut have = Vec::with_capacity(granted.len() * 4);
+    for g in granted {
+        g.expand_into(&mut have);
+    }
+    let mut want = Vec::with_capacity(4);
+    requested.expand_into(&mut want);
+    want.iter().all(|w| {
+        have.iter()
+            .any(|h| h.resource.covers(w.resource) && h.action.covers(w.action))
+    })
+}
+
 #[cfg(test)]
 mod covering_tests {
     use super::*;
+
+    #[test]
+    fn coverage_is_by_permission() {
+        let p = |s| ScopeName::parse(s).unwrap();
+        assert!(scopes_cover(
+            &[p("coder:workspaces.access")],
+            p("workspace:read")
+        ));
+        assert!(!scopes_cover(
+            &[p("coder:workspaces.access")],
+            p("workspace:delete")
+        ));
+        assert!(scopes_cover(&[p("workspace:*")], p("workspace:ssh")));
+        assert!(!scopes_cover(&[p("workspace:read")], p("workspace:*")));
+        assert!(scopes_cover(&[p("coder:all")], p("coder:templates.author")));
+        assert!(!scopes_cover(&[p("user:read")], p("coder:all")));
+        assert!(!scopes_cover(&[], p("user:read")));
+    }
 
     #[test]
     fn covering_scope_prefers_the_narrowest() {

@@ -135,6 +135,34 @@ pub fn dbpurge() -> &'static Subject {
     &DBPURGE_SUBJECT
 }
 
+/// The OAuth2 authorization server's protocol endpoints (token, revoke, register,
+/// introspect): they act for a client, not a signed-in user. Manages OAuth2 apps, secrets,
+/// codes and grants, mints and deletes the API keys that are access tokens, reads users.
+static OAUTH2_PROVIDER: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {
+    name: "oauth2-provider",
+    display_name: "OAuth2 Provider",
+    site: Vec::leak(vec![
+        Permission::allow(ResourceType::Oauth2App, Wildcard),
+        Permission::allow(ResourceType::Oauth2AppSecret, Wildcard),
+        Permission::allow(ResourceType::Oauth2AppCodeToken, Wildcard),
+        Permission::allow(ResourceType::ApiKey, Wildcard),
+        Permission::allow(ResourceType::User, Read),
+        Permission::allow(ResourceType::DeploymentConfig, Read),
+    ]),
+    user: &[],
+    org: &[],
+    member: &[],
+    org_scoped: false,
+});
+
+static OAUTH2_PROVIDER_SUBJECT: LazyLock<Subject> =
+    LazyLock::new(|| system_subject("oauth2_provider", &OAUTH2_PROVIDER));
+
+/// The subject the OAuth2 protocol endpoints run as.
+pub fn oauth2_provider() -> &'static Subject {
+    &OAUTH2_PROVIDER_SUBJECT
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod client;
 pub mod error;
 pub mod gofmt;
+pub mod oauth2;
 pub mod organizations;
 pub mod users;
 pub mod workspaces;

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
+/// JSON columns, for crates that build rows without depending on sqlx.
+pub use sqlx::types::Json as JsonColumn;
 use uuid::Uuid;
 
 /// Current time at the database's precision (microseconds), so a value survives a round
@@ -135,6 +137,9 @@ pub struct AuthRow {
     pub memberships: String,
     /// JSON `[uuid, ...]`.
     pub group_ids: String,
+    /// For an OAuth2 access token, its grant's RFC 8707 resource (`""` = the deployment
+    /// root); `None` when no token row points at the key.
+    pub oauth2_audience: Option<String>,
 }
 
 impl AuthRow {
@@ -424,4 +429,107 @@ pub struct Task {
     pub prompt: String,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// An OAuth2 client (spec/oauth2.md §8, §9.12).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OAuth2App {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub name: String,
+    pub icon: String,
+    /// Never empty; the first entry is the primary (`callback_url`).
+    pub redirect_uris: Json<Vec<String>>,
+    /// `confidential` or `public`.
+    pub client_type: String,
+    pub dynamically_registered: bool,
+    /// Space-separated scope allowlist; empty = unrestricted.
+    pub scope: String,
+    pub grant_types: Json<Vec<String>>,
+    pub response_types: Json<Vec<String>>,
+    pub token_endpoint_auth_method: String,
+    /// The other RFC 7591 metadata as registered (client_name, client_uri, …).
+    pub metadata: Json<serde_json::Value>,
+    pub client_id_issued_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the RFC 7592 registration access token.
+    pub registration_access_token: Option<Vec<u8>>,
+}
+
+impl OAuth2App {
+    pub fn is_public(&self) -> bool {
+        self.client_type == "public"
+    }
+
+    pub fn callback_url(&self) -> &str {
+        self.redirect_uris.first().map_or("", String::as_str)
+    }
+}
+
+/// A client secret; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OAuth2AppSecret {
+    pub id: Uuid,
+    pub app_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub secret_prefix: String,
+    pub hashed_secret: Vec<u8>,
+    pub display_secret: String,
+}
+
+/// An authorization code (spec/oauth2.md §2.4; decisions.md 27).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OAuth2Code {
+    pub id: Uuid,
+    pub app_id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub secret_prefix: String,
+    pub hashed_secret: Vec<u8>,
+    pub code_challenge: String,
+    pub redirect_uri: Option<String>,
+    pub resource_uri: Option<String>,
+    pub scope: String,
+    pub state_hash: Option<String>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub grant_id: Option<Uuid>,
+}
+
+/// What a code exchange or refresh creates: the grant (once) and a token row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOAuth2Grant {
+    pub id: Uuid,
+    pub app_id: Uuid,
+    pub user_id: Uuid,
+    pub app_secret_id: Option<Uuid>,
+    pub resource_uri: Option<String>,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOAuth2Token {
+    pub id: Uuid,
+    pub hash_prefix: String,
+    pub refresh_hash: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A refresh-token row with its grant.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OAuth2Token {
+    pub id: Uuid,
+    pub grant_id: Uuid,
+    pub hash_prefix: String,
+    pub refresh_hash: Vec<u8>,
+    pub api_key_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub app_id: Uuid,
+    pub user_id: Uuid,
+    pub app_secret_id: Option<Uuid>,
+    pub resource_uri: Option<String>,
+    pub scope: String,
 }

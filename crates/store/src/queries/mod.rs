@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod apikeys;
 pub mod members;
+pub mod oauth2;
 pub mod organizations;
 mod subject_sql;
 pub mod tasks;

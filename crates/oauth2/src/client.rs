@@ -1,0 +1,174 @@
+//! Finding and authenticating the client at the protocol endpoints (spec/oauth2.md §1.3,
+//! §3.1 rules 3–4, §3.2 rule 9; RFC 6749 §2.3).
+
+use axum::http::{HeaderMap, header};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use gatehouse_store::{StoreError, models::OAuth2App, system::oauth2_provider};
+use uuid::Uuid;
+
+use crate::{Provider, error::OAuth2Error, params::Params, secrets::Presented};
+
+/// The client's claimed identity and secret, from HTTP Basic or the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuth2Error> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let malformed = || OAuth2Error::invalid_client();
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let id = unescape(id);
+    if id.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((id, unescape(secret))))
+}
+
+/// Collects the client's credentials. `query` is the URL query alone, `form` the query and
+/// body merged.
+pub fn credentials(
+    headers: &HeaderMap,
+    query: &Params,
+    form: &Params,
+) -> Result<Credentials, OAuth2Error> {
+    // OAuth 2.1 §2.4.1: a secret in the URL ends up in logs; refuse it.
+    if query.one("client_secret")?.is_some() {
+        tracing::warn!("client_secret in the URL query string");
+        return Err(OAuth2Error::invalid_request(
+            "client_secret must not be sent in the URL query string",
+        ));
+    }
+    let form_id = form.one("client_id")?;
+    let form_secret = form.one("client_secret")?;
+    if let Some((id, secret)) = basic(headers)? {
+        // RFC 6749 §2.3: one authentication method per request.
+        if form_secret.is_some() || form_id.is_some_and(|f| f != id) {
+            return Err(OAuth2Error::invalid_request(
+                "Conflicting client credentials between Authorization header and request body",
+            ));
+        }
+        return Ok(Credentials {
+            client_id: id,
+            secret: Some(secret).filter(|s| !s.is_empty()),
+        });
+    }
+    let Some(id) = form_id else {
+        return Err(OAuth2Error::invalid_request("Missing client_id parameter"));
+    };
+    Ok(Credentials {
+        client_id: id.to_owned(),
+        secret: form_secret.map(str::to_owned),
+    })
+}
+
+/// The app named by `client_id`; anything else is 401 `invalid_client`, never revealing
+/// whether the app exists (spec/oauth2.md §1.3 rules 10–11).
+pub async fn find_app(provider: &Provider, client_id: &str) -> Result<OAuth2App, OAuth2Error> {
+    let id = Uuid::parse_str(client_id).map_err(|_| OAuth2Error::invalid_client())?;
+    match provider.store.oauth2_app(oauth2_provider(), id).await {
+        Ok(app) => Ok(app),
+        Err(StoreError::NotFound) => Err(OAuth2Error::invalid_client()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Authenticates a confidential client by its secret (public clients need none) and
+/// returns the secret's id.
+pub async fn authenticate(
+    provider: &Provider,
+    app: &OAuth2App,
+    secret: Option<&str>,
+) -> Result<Option<Uuid>, OAuth2Error> {
+    if app.is_public() {
+        return Ok(None);
+    }
+    let presented = secret
+        .and_then(Presented::parse)
+        .ok_or_else(OAuth2Error::invalid_client)?;
+    let stored = provider
+        .store
+        .oauth2_secret_by_prefix(oauth2_provider(), presented.prefix)
+        .await?
+        .ok_or_else(OAuth2Error::invalid_client)?;
+    // Both checks always run: no early exit that tells a wrong app from a wrong secret.
+    let hash_ok = presented.matches(&stored.hashed_secret);
+    if !(hash_ok & (stored.app_id == app.id)) {
+        return Err(OAuth2Error::invalid_client());
+    }
+    Ok(Some(stored.id))
+}
+
+/// Resolves and authenticates the client of a token, revocation or introspection
+/// request.
+pub async fn authenticated_client(
+    provider: &Provider,
+    headers: &HeaderMap,
+    query: &Params,
+    form: &Params,
+) -> Result<(OAuth2App, Option<Uuid>), OAuth2Error> {
+    let creds = credentials(headers, query, form)?;
+    let app = find_app(provider, &creds.client_id).await?;
+    let secret_id = authenticate(provider, &app, creds.secret.as_deref()).await?;
+    Ok((app, secret_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with_basic(id: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&v).unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_and_form_rules() {
+        let none = Params::default();
+        let c = credentials(&with_basic("abc", "s%3Ae"), &none, &none).unwrap();
+        assert_eq!(
+            c,
+            Credentials {
+                client_id: "abc".into(),
+                secret: Some("s:e".into())
+            }
+        );
+        let body = Params::parse(b"client_id=abc");
+        assert!(credentials(&with_basic("abc", "s"), &none, &body).is_ok());
+        let other = Params::parse(b"client_id=xyz");
+        assert!(credentials(&with_basic("abc", "s"), &none, &other).is_err());
+        let both = Params::parse(b"client_secret=s");
+        assert!(credentials(&with_basic("abc", "s"), &none, &both).is_err());
+        let query = Params::parse(b"client_secret=s");
+        assert!(credentials(&HeaderMap::new(), &query, &query).is_err());
+        assert!(credentials(&HeaderMap::new(), &none, &none).is_err());
+        let form = Params::parse(b"client_id=abc&client_secret=s");
+        let c = credentials(&HeaderMap::new(), &none, &form).unwrap();
+        assert_eq!(c.secret.as_deref(), Some("s"));
+    }
+}
