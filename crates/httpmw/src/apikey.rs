@@ -29,6 +29,12 @@ use crate::{
     token,
 };
 
+/// The MCP endpoint's path: a protected resource of its own (decisions.md 25–26).
+pub const MCP_PATH: &str = "/api/experimental/mcp/http";
+
+/// The scopes the MCP endpoint's challenge suggests (decisions.md 26).
+pub const MCP_CHALLENGE_SCOPE: &str = "user:read workspace:read template:read";
+
 /// The session cookie, also the first token source.
 pub const SESSION_COOKIE: &str = "coder_session_token";
 pub const SESSION_TOKEN_HEADER: &str = "coder-session-token";
@@ -39,6 +45,9 @@ pub struct AuthState {
     pub store: Store,
     /// `<access URL>/.well-known/oauth-protected-resource`, for `WWW-Authenticate`.
     pub resource_metadata_url: String,
+    /// The MCP endpoint as an RFC 8707 audience (canonical form, decisions.md 25): a token
+    /// bound to it is valid on [`MCP_PATH`] only.
+    pub mcp_audience: String,
     /// `--disable-session-expiry-refresh`.
     pub disable_session_expiry_refresh: bool,
     /// Whether requests may have their authz checks recorded (`--dev`).
@@ -179,6 +188,7 @@ enum Challenge {
     Missing,
     Expired,
     Invalid,
+    Audience,
 }
 
 fn go_quote(s: &str) -> String {
@@ -194,18 +204,36 @@ fn go_quote(s: &str) -> String {
     out
 }
 
-fn unauthorized(state: &AuthState, challenge: Challenge, message: &str, detail: &str) -> ApiError {
-    let metadata = go_quote(&state.resource_metadata_url);
+fn unauthorized(
+    state: &AuthState,
+    mcp: bool,
+    challenge: Challenge,
+    message: &str,
+    detail: &str,
+) -> ApiError {
+    // RFC 9728 §5.1: point at the metadata of the resource that was called; on the MCP
+    // endpoint, that is the path-inserted document, and the challenge suggests a scope.
+    let (metadata, scope) = if mcp {
+        (
+            go_quote(&format!("{}{MCP_PATH}", state.resource_metadata_url)),
+            format!(", scope={}", go_quote(MCP_CHALLENGE_SCOPE)),
+        )
+    } else {
+        (go_quote(&state.resource_metadata_url), String::new())
+    };
     // RFC 6750 §3.1: a request with no credentials gets no error code.
     let header = match challenge {
-        Challenge::Missing => format!("Bearer realm=\"coder\", resource_metadata={metadata}"),
-        Challenge::Expired | Challenge::Invalid => {
+        Challenge::Missing => {
+            format!("Bearer realm=\"coder\"{scope}, resource_metadata={metadata}")
+        }
+        Challenge::Expired | Challenge::Invalid | Challenge::Audience => {
             let description = match challenge {
                 Challenge::Expired => "The access token has expired",
+                Challenge::Audience => "The access token audience does not match this resource",
                 _ => "The access token is invalid",
             };
             format!(
-                "Bearer realm=\"coder\", error=\"invalid_token\", error_description={}, resource_metadata={metadata}",
+                "Bearer realm=\"coder\", error=\"invalid_token\", error_description={}{scope}, resource_metadata={metadata}",
                 go_quote(description)
             )
         }
@@ -221,6 +249,8 @@ fn unauthorized(state: &AuthState, challenge: Challenge, message: &str, detail: 
 pub struct RequestInfo {
     pub token: Option<(String, TokenSource)>,
     pub ip: String,
+    /// Whether the request is for the MCP endpoint (its own audience and challenge).
+    pub mcp: bool,
 }
 
 impl RequestInfo {
@@ -231,6 +261,7 @@ impl RequestInfo {
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or_else(|| "0.0.0.0".to_owned(), |ci| ci.0.ip().to_string()),
+            mcp: req.uri().path() == MCP_PATH,
         }
     }
 }
@@ -243,6 +274,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
     let (id, secret) = token::split(raw).map_err(|e| {
         unauthorized(
             state,
+            req.mcp,
             Challenge::Invalid,
             messages::SIGNED_OUT,
             &e.to_string(),
@@ -251,6 +283,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
     let invalid = || {
         unauthorized(
             state,
+            req.mcp,
             Challenge::Invalid,
             messages::SIGNED_OUT,
             "API key is invalid.",
@@ -271,6 +304,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
     if !token::secret_matches(secret, &row.key.hashed_secret) {
         return Err(unauthorized(
             state,
+            req.mcp,
             Challenge::Invalid,
             messages::SIGNED_OUT,
             "API key secret is invalid.",
@@ -284,10 +318,29 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         );
         return Err(unauthorized(
             state,
+            req.mcp,
             Challenge::Expired,
             messages::SIGNED_OUT,
             &detail,
         ));
+    }
+    // RFC 8707 / decisions.md 25: an OAuth2 access token is valid only at its audience.
+    // Checked before any write, so a rejected token never slides or records use.
+    if row.key.login_type == "oauth2_provider_app" {
+        let valid_here = match row.oauth2_audience.as_deref() {
+            None => false,
+            Some(aud) if aud == state.mcp_audience => req.mcp,
+            Some(_) => true,
+        };
+        if !valid_here {
+            return Err(unauthorized(
+                state,
+                req.mcp,
+                Challenge::Audience,
+                messages::SIGNED_OUT,
+                "Token audience validation failed: the token was issued for another resource.",
+            ));
+        }
     }
     let row = bookkeeping(state, row, now, &req.ip).await?;
     let (subject, organization_ids) = subject_for(&row)
@@ -445,11 +498,13 @@ pub async fn require_api_key(
             validate(&state, &info).await
         }
     };
+    let mcp = req.uri().path() == MCP_PATH;
     let auth = match outcome {
         Err(err) => return err.into_response(),
         Ok(Outcome::NoToken) => {
             return unauthorized(
                 &state,
+                mcp,
                 Challenge::Missing,
                 messages::SIGNED_OUT,
                 "Cookie \"coder_session_token\" or query parameter must be provided.",
@@ -486,7 +541,7 @@ pub async fn require_api_key(
                 "User is not active (status = {}). Contact an admin to reactivate your account.",
                 go_quote(status)
             );
-            return unauthorized(&state, Challenge::Invalid, &message, "").into_response();
+            return unauthorized(&state, mcp, Challenge::Invalid, &message, "").into_response();
         }
     };
     if let Some(log) = req.extensions().get::<crate::request_log::RequestLog>() {

@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{Actor, ApiError, Json, JsonBody, params::uuid::parse_uuid_param};
+use gatehouse_rbac::Action;
 use gatehouse_sdk::{
     Response as Envelope,
     oauth2::{
@@ -174,6 +175,10 @@ pub async fn create_app(
     actor: Actor,
     JsonBody(req): JsonBody<OAuth2AppRequest>,
 ) -> Result<Json<OAuth2ProviderApp>, ApiError> {
+    provider
+        .store
+        .authorize_oauth2_app(actor.subject(), Action::Create, None)
+        .map_err(|e| ApiError::from_store(e, "Internal error creating OAuth2 app."))?;
     let uris = validated_uris(&req, None)?;
     let now = now();
     let app = OAuth2App {
@@ -238,6 +243,10 @@ pub async fn update_app(
     JsonBody(req): JsonBody<OAuth2AppRequest>,
 ) -> Result<Json<OAuth2ProviderApp>, ApiError> {
     let mut app = load_app(&provider, &actor, &app).await?;
+    provider
+        .store
+        .authorize_oauth2_app(actor.subject(), Action::Update, Some(app.id))
+        .map_err(|e| ApiError::from_store(e, "Internal error updating OAuth2 app."))?;
     let uris = validated_uris(&req, Some(&app.redirect_uris))?;
     app.name = req.name.trim().to_owned();
     // spec/oauth2.md §8 rule 3: an omitted icon is cleared, an omitted scope kept.

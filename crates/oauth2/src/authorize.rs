@@ -70,7 +70,7 @@ pub async fn authorize(State(provider): State<SharedProvider>, req: Request) -> 
         Ok(res) => res,
         Err(Stop::OnServer(e)) if !post => error_page(e.status, e.code.as_str(), &e.description),
         Err(Stop::OnServer(e)) => e.into_response(),
-        Err(Stop::Redirect(res)) => res,
+        Err(Stop::Redirect(res)) => *res,
     }
 }
 
@@ -82,9 +82,10 @@ pub async fn authorize(State(provider): State<SharedProvider>, req: Request) -> 
     operation_id = "oauth2_authorize_consent",
     responses(
         (status = 302, description = "Back to the client with a code or an error"),
+        (status = 303, description = "To the login page"),
         (status = 400, description = "Bad CSRF token or redirect URI"),
     ),
-    security(("session" = []))
+    security(())
 )]
 pub async fn consent(state: State<SharedProvider>, req: Request) -> Response {
     authorize(state, req).await
@@ -94,7 +95,7 @@ enum Stop {
     /// An error answered here, never redirected.
     OnServer(OAuth2Error),
     /// A finished response (a redirect to the client or to the login page).
-    Redirect(Response),
+    Redirect(Box<Response>),
 }
 
 impl From<OAuth2Error> for Stop {
@@ -149,10 +150,10 @@ impl Callback<'_> {
 
     fn error(&self, code: ErrorCode, description: &str) -> Stop {
         let description = clean_description(description);
-        Stop::Redirect(self.found(&[
+        Stop::Redirect(Box::new(self.found(&[
             ("error", code.as_str()),
             ("error_description", &description),
-        ]))
+        ])))
     }
 }
 
@@ -223,17 +224,17 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> 
             "/login?redirect={}",
             url::form_urlencoded::byte_serialize(path_and_query.as_bytes()).collect::<String>()
         );
-        return Err(Stop::Redirect(redirect(StatusCode::SEE_OTHER, &login)));
+        return Err(Stop::Redirect(Box::new(redirect(
+            StatusCode::SEE_OTHER,
+            &login,
+        ))));
     };
     let callback_raw = callback(&app, query.one("redirect_uri")?)?;
     // Registered URIs were validated when stored; one that no longer passes is corrupt state.
     let callback_url = redirect_uri::validate(callback_raw, app.is_public())
         .map_err(|_| OAuth2Error::server_error().with_cause("stored redirect URI is invalid"))?;
-    let state = match query.one("state") {
-        Ok(s) => s,
-        // A repeated state cannot be echoed; report it without one.
-        Err(_) => None,
-    };
+    // A repeated state cannot be echoed; the error is reported without one.
+    let state = query.one("state").unwrap_or_default();
     let cb = Callback {
         url: callback_url,
         state,

@@ -5,6 +5,7 @@ use std::{path::Path, sync::Arc};
 use gatehouse_httpmw::{
     AuthState, apikey::AuthzRecording, metrics::ApiMetrics, rate_limit::RateLimiter,
 };
+use gatehouse_oauth2::{Provider, Resources, SharedProvider};
 use gatehouse_store::{
     Db, Store, crypto::TokenCipher, file_cache::FileCache, models::Organization,
     system::system_restricted,
@@ -36,6 +37,14 @@ pub struct App {
     pub limits: RateLimits,
     /// The API's Prometheus metrics (one registry per app).
     pub metrics: ApiMetrics,
+    /// The OAuth2 authorization server.
+    pub oauth2: SharedProvider,
+}
+
+impl axum::extract::FromRef<AppState> for SharedProvider {
+    fn from_ref(app: &AppState) -> SharedProvider {
+        app.oauth2.clone()
+    }
 }
 
 /// The request-rate limiters (decisions.md 6); `None` when disabled.
@@ -44,6 +53,10 @@ pub struct RateLimits {
     pub api: Option<RateLimiter>,
     pub login: Option<RateLimiter>,
     pub files: Option<RateLimiter>,
+    /// One bucket per principal for all of `/oauth2/*`.
+    pub oauth2: Option<RateLimiter>,
+    /// One bucket per principal for the discovery documents.
+    pub well_known: Option<RateLimiter>,
 }
 
 impl RateLimits {
@@ -54,6 +67,8 @@ impl RateLimits {
                 api: None,
                 login: None,
                 files: None,
+                oauth2: None,
+                well_known: None,
             };
         }
         let api = if config.api_rate_limit == 0 {
@@ -65,6 +80,8 @@ impl RateLimits {
             api: RateLimiter::new(api, MINUTE),
             login: RateLimiter::new(60, MINUTE),
             files: RateLimiter::new(12, MINUTE),
+            oauth2: RateLimiter::new(60, MINUTE),
+            well_known: RateLimiter::new(60, MINUTE),
         }
     }
 }
@@ -120,9 +137,11 @@ impl AppState {
         let default_org = store
             .ensure_default_organization(system_restricted())
             .await?;
+        let resources = Resources::new(&access_url);
         let auth = Arc::new(AuthState {
             store: store.clone(),
             resource_metadata_url: format!("{access_url}/.well-known/oauth-protected-resource"),
+            mcp_audience: resources.mcp.clone(),
             disable_session_expiry_refresh: config.disable_session_expiry_refresh,
             authz_recording: match (config.dev, config.enable_authz_recordings) {
                 (false, _) => AuthzRecording::Off,
@@ -133,6 +152,23 @@ impl AppState {
         let provisioner = Provisioner::new(store.clone());
         let jobs = JobSignal::default();
         let limits = RateLimits::from_config(&config);
+        let lifetime = |d: std::time::Duration| {
+            chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+        };
+        let refresh = if config.default_oauth_refresh_lifetime.is_zero() {
+            config.session_duration
+        } else {
+            config.default_oauth_refresh_lifetime
+        };
+        let oauth2 = Arc::new(Provider {
+            store: store.clone(),
+            issuer: access_url.clone(),
+            resources,
+            access_lifetime: lifetime(config.session_duration),
+            refresh_lifetime: lifetime(refresh),
+            dcr_flag: config.oauth2_dynamic_client_registration,
+            secure_cookies: config.secure_auth_cookie || access_url.starts_with("https://"),
+        });
         Ok(AppState(Arc::new(App {
             store,
             config,
@@ -144,6 +180,7 @@ impl AppState {
             files: FileCache::new(),
             limits,
             metrics: ApiMetrics::new(),
+            oauth2,
         })))
     }
 }

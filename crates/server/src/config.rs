@@ -162,6 +162,23 @@ pub struct ServerConfig {
     /// How long to wait for in-flight requests on shutdown.
     #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
+
+    /// Serve the OAuth2 authorization server (`/oauth2/*`, discovery, the MCP endpoint).
+    #[arg(long, env = "CODER_OAUTH2_PROVIDER_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub oauth2_provider_enable: bool,
+
+    /// Allow RFC 7591 dynamic client registration. When set, it wins over the stored
+    /// setting (`PUT /api/v2/oauth2-provider/settings`); unset, the stored setting, else on.
+    #[arg(long, env = "CODER_OAUTH2_DYNAMIC_CLIENT_REGISTRATION", action = clap::ArgAction::Set)]
+    pub oauth2_dynamic_client_registration: Option<bool>,
+
+    /// Lifetime of OAuth2 refresh tokens.
+    #[arg(long, env = "CODER_DEFAULT_OAUTH_REFRESH_LIFETIME", default_value = "720h", value_parser = parse_duration)]
+    pub default_oauth_refresh_lifetime: Duration,
+
+    /// Experiments to enable (comma separated; `*` enables the safe ones).
+    #[arg(long, env = "CODER_EXPERIMENTS", value_delimiter = ',')]
+    pub experiments: Vec<String>,
 }
 
 impl ServerConfig {
@@ -199,6 +216,10 @@ impl ServerConfig {
             prometheus_enable: false,
             prometheus_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             // A fixed test key: tests must not write a key file into the user's data dir.
+            oauth2_provider_enable: true,
+            oauth2_dynamic_client_registration: None,
+            default_oauth_refresh_lifetime: Duration::from_secs(720 * 3600),
+            experiments: Vec::new(),
             external_token_encryption_keys: Some(
                 "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),
             ),

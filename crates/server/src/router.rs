@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use gatehouse_httpmw::{
     Json,
@@ -22,6 +22,7 @@ use gatehouse_httpmw::{
     request_id::attach_request_id,
     request_log::log_requests,
 };
+use gatehouse_oauth2 as oauth2;
 use gatehouse_sdk::{Response as Envelope, error::messages};
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -81,9 +82,115 @@ fn limited(
     }
 }
 
+/// The OAuth2 protocol endpoints browser-based MCP clients call cross-origin
+/// (decisions.md 30), one shared rate bucket per principal (decisions.md 6).
+fn oauth2_protocol_routes(app: &AppState) -> OpenApiRouter<AppState> {
+    if !app.config.oauth2_provider_enable {
+        return OpenApiRouter::new();
+    }
+    let routes = OpenApiRouter::new()
+        .routes(routes!(oauth2::token::token))
+        .route("/oauth2/token", post(oauth2::token::token))
+        .routes(routes!(oauth2::revoke::revoke))
+        .routes(routes!(oauth2::introspect::introspect))
+        .routes(routes!(oauth2::register::register))
+        .routes(routes!(
+            oauth2::register::get_client,
+            oauth2::register::update_client,
+            oauth2::register::delete_client
+        ))
+        .layer(oauth2_cors());
+    let browser = OpenApiRouter::new().routes(routes!(
+        oauth2::authorize::authorize,
+        oauth2::authorize::consent
+    ));
+    group_limited(routes.merge(browser), app.limits.oauth2.clone(), "/oauth2")
+}
+
+/// RFC 8414 and RFC 9728 discovery documents: public, cacheable, cross-origin.
+fn discovery_routes(app: &AppState) -> OpenApiRouter<AppState> {
+    if !app.config.oauth2_provider_enable {
+        return OpenApiRouter::new();
+    }
+    let routes = OpenApiRouter::new()
+        .routes(routes!(oauth2::metadata::authorization_server))
+        .route(
+            "/.well-known/oauth-authorization-server/{*suffix}",
+            get(oauth2::metadata::authorization_server_suffixed),
+        )
+        .routes(routes!(oauth2::metadata::protected_resource))
+        .route(
+            "/.well-known/oauth-protected-resource/{*suffix}",
+            get(oauth2::metadata::protected_resource_suffixed),
+        )
+        .layer(oauth2_cors());
+    group_limited(routes, app.limits.well_known.clone(), "/.well-known")
+}
+
+fn group_limited(
+    router: OpenApiRouter<AppState>,
+    limiter: Option<RateLimiter>,
+    bucket: &'static str,
+) -> OpenApiRouter<AppState> {
+    match limiter {
+        Some(limiter) => router.layer(from_fn_with_state(
+            oauth2::GroupLimit { limiter, bucket },
+            oauth2::group_rate_limit,
+        )),
+        None => router,
+    }
+}
+
+/// decisions.md 30: any origin, no credentials, the headers MCP clients send, and the
+/// challenge exposed.
+fn oauth2_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .allow_credentials(false)
+}
+
+/// The OAuth2 management API and the user's own app revocation (session routes).
+fn oauth2_management_routes(app: &AppState) -> OpenApiRouter<AppState> {
+    let settings = OpenApiRouter::new().routes(routes!(
+        oauth2::apps::get_settings,
+        oauth2::apps::update_settings
+    ));
+    if !app.config.oauth2_provider_enable {
+        return settings;
+    }
+    settings
+        .routes(routes!(oauth2::apps::list_apps, oauth2::apps::create_app))
+        .routes(routes!(
+            oauth2::apps::get_app,
+            oauth2::apps::update_app,
+            oauth2::apps::delete_app
+        ))
+        .routes(routes!(
+            oauth2::apps::list_secrets,
+            oauth2::apps::create_secret
+        ))
+        .routes(routes!(oauth2::apps::delete_secret))
+        .routes(routes!(oauth2::apps::revoke_app_for_user))
+}
+
 /// Routes that need a valid credential.
 fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(oauth2_management_routes(app))
         .routes(routes!(users::logout))
         .routes(routes!(users::create_user))
         .routes(routes!(users::get_user))
@@ -161,6 +268,8 @@ pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
         .merge(public_routes(app))
         .merge(authenticated_routes(app))
         .merge(agent_routes(app))
+        .merge(oauth2_protocol_routes(app))
+        .merge(discovery_routes(app))
         .into_openapi()
 }
 
@@ -183,11 +292,17 @@ pub fn build(app: AppState) -> Router {
 /// As [`build`], with `extra` routes inside the same gate (tests use it to mount a
 /// handler that panics).
 pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_routes(&app))
         .merge(authenticated_routes(&app))
         .merge(agent_routes(&app))
         .split_for_parts();
+    // Outside /api/v2: not under the general API limiter (they have their own).
+    let (oauth2_routes, oauth2_doc) = OpenApiRouter::new()
+        .merge(oauth2_protocol_routes(&app))
+        .merge(discovery_routes(&app))
+        .split_for_parts();
+    doc.merge(oauth2_doc);
     let doc_json: Arc<str> = serde_json::to_string(&doc)
         .unwrap_or_else(|_| "{}".to_owned())
         .into();
@@ -207,11 +322,13 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         Some(limiter) => api.layer(from_fn_with_state(limiter, rate_limit)),
         None => api,
     };
-    api.route("/api/v2/openapi.json", get(serve_doc))
+    api.merge(oauth2_routes)
+        .route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))
         .merge(extra)
         .fallback(route_not_found)
         .with_state(app.clone())
+        .layer(from_fn(oauth2::no_store))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(from_fn_with_state(app.auth.clone(), precheck))
         .layer(from_fn_with_state(app.metrics.clone(), record_metrics))

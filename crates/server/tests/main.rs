@@ -14,6 +14,7 @@ mod errors;
 mod harness;
 mod logging;
 mod metrics;
+mod oauth2;
 mod openapi;
 mod organizations;
 mod rate_limits;

@@ -8,10 +8,18 @@ use crate::harness::TestApp;
 
 /// Operations that need no credentials (decisions.md 42).
 const PUBLIC_OPERATIONS: &[&str] = &[
+    "GET /.well-known/oauth-authorization-server",
+    "GET /.well-known/oauth-protected-resource",
     "GET /api/v2/auth/scopes",
     "GET /api/v2/users/first",
+    "GET /oauth2/authorize",
     "POST /api/v2/users/first",
     "POST /api/v2/users/login",
+    "POST /oauth2/authorize",
+    "POST /oauth2/introspect",
+    "POST /oauth2/register",
+    "POST /oauth2/revoke",
+    "POST /oauth2/tokens",
 ];
 
 async fn document(app: &TestApp) -> Value {
@@ -30,6 +38,9 @@ async fn openapi_snapshot() {
 /// Operations an unprivileged member may call even when they name someone else's
 /// objects, because they act on the caller only or list what the caller may see.
 const SELF_SERVICE_OPERATIONS: &[&str] = &[
+    "DELETE /oauth2/tokens",
+    "GET /api/v2/oauth2-provider/apps",
+    "GET /api/v2/oauth2-provider/apps/{app}",
     "GET /api/v2/organizations",
     "GET /api/v2/tasks",
     "GET /api/v2/templates",
@@ -75,8 +86,11 @@ async fn every_secured_operation_answers_401_without_credentials(app: TestApp) {
             .replace("{keyid}", "AAAAAAAAAA")
             .replace("{keyname}", "x")
             .replace("{organization}", "default")
-            .replace("{workspacename}", "dev");
+            .replace("{workspacename}", "dev")
+            .replace("{client_id}", "7c9e6679-7425-40de-944b-e07fc1f90ae7");
         let concrete = [
+            "{app}",
+            "{secret}",
             "{fileID}",
             "{templateversion}",
             "{template}",
@@ -117,6 +131,8 @@ struct OwnerObjects {
     workspace: String,
     build: String,
     agent: String,
+    oauth2_app: String,
+    oauth2_secret: String,
 }
 
 async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
@@ -169,7 +185,26 @@ async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
         .as_str()
         .unwrap()
         .to_owned();
+    let oauth2_app = app
+        .post("/api/v2/oauth2-provider/apps")
+        .token(owner)
+        .json(&serde_json::json!({"name": "owners-app", "redirect_uris": ["https://owner.example.com/cb"]}))
+        .send()
+        .await
+        .json();
+    let oauth2_app = oauth2_app["id"].as_str().unwrap().to_owned();
+    let oauth2_secret = app
+        .post(&format!(
+            "/api/v2/oauth2-provider/apps/{oauth2_app}/secrets"
+        ))
+        .token(owner)
+        .send()
+        .await
+        .json();
+    let oauth2_secret = oauth2_secret["id"].as_str().unwrap().to_owned();
     OwnerObjects {
+        oauth2_app,
+        oauth2_secret,
         file,
         version,
         template,
@@ -221,7 +256,11 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
     let mut failures = Vec::new();
     for (method, path, is_public) in ops {
         // Agent routes take an agent token, not an API key; the 401 sweep covers them.
-        if is_public || path.starts_with("/api/v2/workspaceagents/me/") {
+        // RFC 7592 routes take a registration access token, not a session.
+        if is_public
+            || path.starts_with("/api/v2/workspaceagents/me/")
+            || path.starts_with("/oauth2/clients/")
+        {
             continue;
         }
         let name = format!("{method} {path}");
@@ -236,7 +275,15 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
             .replace("{workspacebuild}", &objects.build)
             .replace("{workspaceagent}", &objects.agent)
             .replace("{workspacename}", "dev")
-            .replace("{workspace}", &objects.workspace);
+            .replace("{workspace}", &objects.workspace)
+            .replace("{app}", &objects.oauth2_app)
+            .replace("{secret}", &objects.oauth2_secret);
+        // A user withdraws an app by naming it.
+        let concrete = if path == "/oauth2/tokens" {
+            format!("{concrete}?client_id={}", objects.oauth2_app)
+        } else {
+            concrete
+        };
         let mut req = app.req(method.parse().unwrap(), &concrete).token(&member);
         if let Some(body) = body_for(&method, &path, &org_id, &objects.version) {
             req = req.json(&body);

@@ -116,6 +116,21 @@ pub enum Redeemed {
 }
 
 impl Store {
+    /// Authorizes an app operation before the request is validated, so a caller who may
+    /// not act learns nothing from validation errors.
+    pub fn authorize_oauth2_app(
+        &self,
+        subject: &Subject,
+        action: Action,
+        id: Option<Uuid>,
+    ) -> Result<()> {
+        let object = match id {
+            Some(id) => app_object(id),
+            None => Object::of(ResourceType::Oauth2App),
+        };
+        check(subject, action, &object)
+    }
+
     /// Inserts an app and, for confidential DCR clients, its first secret, in one
     /// transaction (spec/oauth2.md §6 rule 6).
     pub async fn insert_oauth2_app(

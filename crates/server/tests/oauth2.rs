@@ -1,0 +1,1442 @@
+//! The OAuth2 authorization server through the real router (spec/oauth2.md; decisions.md
+//! 25–34), on both backends.
+
+use axum::http::StatusCode;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::{
+    harness::{ACCESS_URL, TestApp, TestResponse},
+    on_both_backends,
+};
+
+pub const REDIRECT: &str = "https://client.example.com/callback";
+const MCP_URL: &str = "http://gatehouse.test/api/experimental/mcp/http";
+
+pub fn pkce() -> (String, String) {
+    let verifier = format!("v{}", uuid::Uuid::new_v4().simple()) + "-._~0123456789";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// An admin-created confidential app and one secret.
+pub async fn confidential_app(app: &TestApp, owner: &str, scope: Option<&str>) -> (String, String) {
+    let mut body = json!({"name": "test-app", "redirect_uris": [REDIRECT]});
+    if let Some(scope) = scope {
+        body["scope"] = json!(scope);
+    }
+    let res = app
+        .post("/api/v2/oauth2-provider/apps")
+        .token(owner)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+    let res = app
+        .post(&format!("/api/v2/oauth2-provider/apps/{id}/secrets"))
+        .token(owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let secret = res.json()["client_secret_full"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, secret)
+}
+
+/// Approves an authorization request as the holder of `session` (header session: CSRF
+/// exempt) and returns the redirect.
+pub async fn approve(app: &TestApp, session: &str, query: &[(&str, &str)]) -> Url {
+    let res = app
+        .post(&format!("/oauth2/authorize?{}", form(query)))
+        .token(session)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FOUND, "{}", res.text());
+    Url::parse(res.header("location").unwrap()).unwrap()
+}
+
+fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A code for `client_id` with PKCE; returns (code, verifier).
+pub async fn code_for(
+    app: &TestApp,
+    session: &str,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+    ];
+    query.extend_from_slice(extra);
+    let loc = approve(app, session, &query).await;
+    assert_eq!(param(&loc, "state").as_deref(), Some("xyz"));
+    assert_eq!(param(&loc, "iss").as_deref(), Some(ACCESS_URL));
+    let code = param(&loc, "code").unwrap_or_else(|| panic!("no code in {loc}"));
+    (code, verifier)
+}
+
+pub async fn token_request(app: &TestApp, pairs: &[(&str, &str)]) -> TestResponse {
+    app.post("/oauth2/tokens")
+        .body_with_type("application/x-www-form-urlencoded", &form(pairs))
+        .send()
+        .await
+}
+
+fn assert_oauth_error(res: &TestResponse, status: StatusCode, code: &str) {
+    assert_eq!(res.status, status, "{}", res.text());
+    assert_eq!(res.json()["error"], code, "{}", res.text());
+}
+
+async fn exchange(
+    app: &TestApp,
+    client_id: &str,
+    secret: &str,
+    code: &str,
+    verifier: &str,
+) -> TestResponse {
+    token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ],
+    )
+    .await
+}
+
+async fn me_with_bearer(app: &TestApp, token: &str) -> TestResponse {
+    app.get("/api/v2/users/me")
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+}
+
+async fn full_flow_with_refresh_rotation(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[("redirect_uri", REDIRECT)]).await;
+    // RFC 6749 §4.1.3: redirect_uri must be repeated when it was sent.
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let body = res.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "coder:all");
+    assert_eq!(body["expires_in"], 86400);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(refresh.starts_with("coder_") && refresh.len() == 57);
+    // RFC 6750 §2.1 and §2.3.
+    let res = me_with_bearer(&app, &access).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["username"], "owner");
+    let res = app
+        .get(&format!("/api/v2/users/me?access_token={access}"))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+
+    // Refresh rotates both tokens; the old access token dies.
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let rotated = res.json();
+    let access2 = rotated["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated["refresh_token"], refresh.as_str());
+    assert_eq!(
+        me_with_bearer(&app, &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me_with_bearer(&app, &access2).await.status, StatusCode::OK);
+
+    // A confidential client must authenticate to refresh; the token survives the attempt.
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(
+        res.header("www-authenticate"),
+        Some("Basic realm=\"coder\"")
+    );
+    assert_eq!(me_with_bearer(&app, &access2).await.status, StatusCode::OK);
+
+    // RFC 9700 §4.14.2: the rotated-out refresh token again revokes the whole grant.
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(
+        me_with_bearer(&app, &access2).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+async fn code_is_single_use_and_replay_revokes(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let first = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let access = first.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me_with_bearer(&app, &access).await.status, StatusCode::OK);
+    let replay = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_oauth_error(&replay, StatusCode::BAD_REQUEST, "invalid_grant");
+    // RFC 6749 §4.1.2: the tokens the code produced are revoked.
+    assert_eq!(
+        me_with_bearer(&app, &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Alias path, and two grants for one (user, app) live side by side.
+    let (code_a, verifier_a) = code_for(&app, &owner, &client_id, &[]).await;
+    let (code_b, verifier_b) = code_for(&app, &owner, &client_id, &[]).await;
+    let a = exchange(&app, &client_id, &secret, &code_a, &verifier_a).await;
+    let b = app
+        .post("/oauth2/token")
+        .body_with_type(
+            "application/x-www-form-urlencoded",
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code_b),
+                ("code_verifier", &verifier_b),
+                ("client_id", &client_id),
+                ("client_secret", &secret),
+            ]),
+        )
+        .send()
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text());
+    for res in [&a, &b] {
+        let t = res.json()["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(me_with_bearer(&app, &t).await.status, StatusCode::OK);
+    }
+}
+
+async fn pkce_is_required_and_verified(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    // Authorization-time failures go back to the client by redirect.
+    let (_, challenge) = pkce();
+    for (extra, expected) in [
+        (
+            vec![
+                ("code_challenge_method", "plain"),
+                ("code_challenge", challenge.as_str()),
+            ],
+            "code_challenge_method 'plain' is not supported; use 'S256'",
+        ),
+        (vec![], "code_challenge: required"),
+        (
+            vec![("code_challenge", "short")],
+            "code_challenge: must be 43 to 128",
+        ),
+    ] {
+        let mut q = vec![
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("state", "s1"),
+        ];
+        q.extend(extra);
+        let loc = approve(&app, &owner, &q).await;
+        assert!(loc.as_str().starts_with(REDIRECT), "{loc}");
+        assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
+        assert!(
+            param(&loc, "error_description").unwrap().contains(expected),
+            "{loc}"
+        );
+        assert_eq!(param(&loc, "state").as_deref(), Some("s1"));
+        assert_eq!(param(&loc, "code"), None);
+    }
+    let loc = approve(
+        &app,
+        &owner,
+        &[("response_type", "token"), ("client_id", &client_id)],
+    )
+    .await;
+    assert_eq!(
+        param(&loc, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(param(&loc, "state"), None);
+
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let res = exchange(&app, &client_id, &secret, &code, "tooshort").await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_request");
+    let (wrong, _) = pkce();
+    let res = exchange(&app, &client_id, &secret, &code, &wrong).await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(
+        res.json()["error_description"],
+        "The PKCE code verifier is invalid"
+    );
+    // The code was burnt: the right verifier no longer works.
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+async fn token_endpoint_rejects_bad_clients_and_requests(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    for bad_secret in [
+        "1234_4321",
+        "notcoder_aaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "coder_1234",
+        "coder__1234",
+        "coder_aaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    ] {
+        let res = exchange(&app, &client_id, bad_secret, &code, &verifier).await;
+        assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+        assert_eq!(
+            res.json()["error_description"],
+            "The client credentials are invalid"
+        );
+    }
+    // A secret of another app does not authenticate this one.
+    let (_, other_secret) = confidential_app(&app, &owner, None).await;
+    let res = exchange(&app, &client_id, &other_secret, &code, &verifier).await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+    for unknown in ["not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        let res = exchange(&app, unknown, &secret, &code, &verifier).await;
+        assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let res = token_request(&app, &[("code", &code)]).await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_request");
+    for grant in ["password", "client_credentials", "bogus"] {
+        let res = token_request(&app, &[("grant_type", grant), ("client_id", &client_id)]).await;
+        assert_oauth_error(&res, StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("grant_type", "refresh_token"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    // OAuth 2.1 §2.4.1: no secrets in the URL.
+    let res = app
+        .post(&format!("/oauth2/tokens?client_secret={secret}"))
+        .body_with_type(
+            "application/x-www-form-urlencoded",
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &client_id),
+            ]),
+        )
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_request");
+    // HTTP Basic works, and may not be combined with a body secret.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+    let res = app
+        .post("/oauth2/tokens")
+        .header("authorization", &format!("Basic {basic}"))
+        .body_with_type(
+            "application/x-www-form-urlencoded",
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("client_secret", &secret),
+            ]),
+        )
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_request");
+    let res = app
+        .post("/oauth2/tokens")
+        .header("authorization", &format!("Basic {basic}"))
+        .body_with_type(
+            "application/x-www-form-urlencoded",
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+            ]),
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    // Oversized forms: 413 in the OAuth2 shape.
+    let big = format!("grant_type=authorization_code&x={}", "a".repeat(1_100_000));
+    let res = app
+        .post("/oauth2/tokens")
+        .body_with_type("application/x-www-form-urlencoded", &big)
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
+}
+
+async fn redirect_uri_rules(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let res = app
+        .post("/api/v2/oauth2-provider/apps")
+        .token(&owner)
+        .json(&json!({"name": "loopback", "redirect_uris": ["http://127.0.0.1:3000/callback", REDIRECT]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let client_id = res.json()["id"].as_str().unwrap().to_owned();
+    let (_, challenge) = pkce();
+    // Never redirected to an unregistered URI: answered here instead.
+    for bad in [
+        "https://evil.example.com/callback",
+        "https://client.example.com/callback/../x",
+        "https://client.example.com/callback2",
+        "http://client.example.com/callback",
+        "https://client.example.com@evil.example.com/callback",
+        "https://client.example.com/callback#x",
+    ] {
+        let q = form(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", bad),
+            ("code_challenge", &challenge),
+        ]);
+        let res = app
+            .post(&format!("/oauth2/authorize?{q}"))
+            .token(&owner)
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}: {}", res.text());
+        assert!(res.header("location").is_none());
+        assert!(
+            res.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("must exactly match")
+        );
+        let res = app
+            .get(&format!("/oauth2/authorize?{q}"))
+            .token(&owner)
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert!(res.header("content-type").unwrap().starts_with("text/html"));
+    }
+    // Several registered URIs: the request must name one (RFC 6749 §3.1.2.3).
+    let q = form(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("code_challenge", &challenge),
+    ]);
+    let res = app
+        .post(&format!("/oauth2/authorize?{q}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    // RFC 8252 §7.3: a loopback redirect matches on any port.
+    let loc = approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", "http://127.0.0.1:51515/callback"),
+            ("code_challenge", &challenge),
+        ],
+    )
+    .await;
+    assert!(
+        loc.as_str()
+            .starts_with("http://127.0.0.1:51515/callback?code="),
+        "{loc}"
+    );
+}
+
+async fn resource_indicators_bind_the_audience(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    // Bound to the MCP endpoint: refused on the rest of the API with a 401 challenge.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[("resource", MCP_URL)]).await;
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_target");
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[("resource", MCP_URL)]).await;
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("resource", MCP_URL),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let tokens = res.json();
+    let access = tokens["access_token"].as_str().unwrap();
+    let res = me_with_bearer(&app, access).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let challenge = res.header("www-authenticate").unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("audience does not match"), "{challenge}");
+    // A refresh may not move the token to another resource.
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("resource", ACCESS_URL),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_target");
+    // Bound to the root: valid on the API.
+    let (code, verifier) = code_for(
+        &app,
+        &owner,
+        &client_id,
+        &[("resource", "http://gatehouse.test/")],
+    )
+    .await;
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("resource", "http://gatehouse.test"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        me_with_bearer(&app, res.json()["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A resource this deployment does not serve: invalid_target by redirect.
+    let (_, ch) = pkce();
+    let loc = approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &ch),
+            ("resource", "https://api.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_target"));
+    let loc = approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &ch),
+            ("resource", "http://gatehouse.test/#frag"),
+        ],
+    )
+    .await;
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_target"));
+}
+
+async fn scopes_bind_the_issued_key(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) =
+        confidential_app(&app, &owner, Some("user:read workspace:read")).await;
+    let (_, ch) = pkce();
+    let loc = approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &ch),
+            ("scope", "user:read workspace:delete"),
+        ],
+    )
+    .await;
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_scope"));
+    let loc = approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &ch),
+            ("scope", "nonsense"),
+        ],
+    )
+    .await;
+    assert_eq!(param(&loc, "error").as_deref(), Some("invalid_scope"));
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[("scope", "user:read")]).await;
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["scope"], "user:read");
+    let access = res.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(me_with_bearer(&app, &access).await.status, StatusCode::OK);
+    let res = app
+        .post("/api/v2/users/me/keys/tokens")
+        .header("authorization", &format!("Bearer {access}"))
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    assert!(
+        res.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    // Omitted scope: the app's allowlist. A refresh may narrow, never widen.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_eq!(res.json()["scope"], "user:read workspace:read");
+    let refresh = res.json()["refresh_token"].as_str().unwrap().to_owned();
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("scope", "coder:all"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_scope");
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+            ("scope", "workspace:read"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["scope"], "workspace:read");
+    // A session limited to user:read cannot approve a wider grant for anyone.
+    let narrow = app.token(&owner, json!({"scopes": ["user:read"]})).await;
+    let loc = approve(
+        &app,
+        &narrow,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &ch),
+            ("scope", "workspace:read"),
+        ],
+    )
+    .await;
+    assert_eq!(param(&loc, "error").as_deref(), Some("access_denied"));
+}
+
+async fn dynamic_registration_and_client_configuration(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let res = app
+        .post("/oauth2/register")
+        .json(&json!({"redirect_uris": ["http://127.0.0.1:8976/cb"], "client_name": "MCP Inspector", "token_endpoint_auth_method": "none"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let public = res.json();
+    assert!(public.get("client_secret").is_none());
+    assert!(public.get("client_secret_expires_at").is_none());
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        public["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    let client_id = public["client_id"].as_str().unwrap().to_owned();
+    let rat = public["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        public["registration_client_uri"],
+        format!("{ACCESS_URL}/oauth2/clients/{client_id}")
+    );
+    // A public client exchanges with PKCE alone.
+    let (verifier, challenge) = pkce();
+    let loc = approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &challenge),
+            ("redirect_uri", "http://127.0.0.1:1234/cb"),
+        ],
+    )
+    .await;
+    let code = param(&loc, "code").unwrap();
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("client_id", &client_id),
+            ("redirect_uri", "http://127.0.0.1:1234/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    let res = app
+        .post("/oauth2/register")
+        .json(&json!({"redirect_uris": ["https://app.example.com/cb"]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let confidential = res.json();
+    assert!(
+        confidential["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("coder_")
+    );
+    assert_eq!(confidential["client_secret_expires_at"], 0);
+    assert_eq!(
+        confidential["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+
+    for (body, code) in [
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["http://evil.example.com/cb"], "token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example.com/cb"], "logo_uri": "javascript:x"}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let res = app.post("/oauth2/register").json(&body).send().await;
+        assert_oauth_error(&res, StatusCode::BAD_REQUEST, code);
+    }
+    let res = app
+        .post("/oauth2/register")
+        .raw_body("{not json")
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_client_metadata");
+
+    // RFC 7592.
+    let path = format!("/oauth2/clients/{client_id}");
+    let res = app
+        .get(&path)
+        .header("authorization", &format!("Bearer {rat}"))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert!(res.json().get("registration_access_token").is_none());
+    for auth in [
+        None,
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Basic {rat}")),
+    ] {
+        let mut req = app.get(&path);
+        if let Some(a) = &auth {
+            req = req.header("authorization", a);
+        }
+        let res = req.send().await;
+        assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    let other = confidential["client_id"].as_str().unwrap();
+    let res = app
+        .get(&format!("/oauth2/clients/{other}"))
+        .header("authorization", &format!("Bearer {rat}"))
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_token");
+    let res = app
+        .put(&path)
+        .header("authorization", &format!("bearer {rat}"))
+        .json(&json!({"redirect_uris": ["http://127.0.0.1:9/cb2"], "client_name": "Renamed", "token_endpoint_auth_method": "none"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["client_name"], "Renamed");
+    let res = app
+        .put(&path)
+        .header("authorization", &format!("Bearer {rat}"))
+        .json(&json!({"redirect_uris": ["http://127.0.0.1:9/cb2"]}))
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_client_metadata");
+    let res = app
+        .delete(&path)
+        .header("authorization", &format!("Bearer {rat}"))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let res = app
+        .get(&path)
+        .header("authorization", &format!("Bearer {rat}"))
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_token");
+
+    // Turned off: 403 and no registration_endpoint.
+    let res = app
+        .put("/api/v2/oauth2-provider/settings")
+        .token(&owner)
+        .json(&json!({"dynamic_client_registration_enabled": false}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["dynamic_client_registration_enabled"], false);
+    let res = app
+        .post("/oauth2/register")
+        .json(&json!({"redirect_uris": ["https://a.example.com/cb"]}))
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::FORBIDDEN, "invalid_request");
+    let meta = app
+        .get("/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .json();
+    assert!(meta.get("registration_endpoint").is_none());
+}
+
+async fn revocation_follows_rfc7009(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (other_id, other_secret) = confidential_app(&app, &owner, None).await;
+    let issue = || async {
+        let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+        exchange(&app, &client_id, &secret, &code, &verifier)
+            .await
+            .json()
+    };
+    let revoke = |token: String, id: String, sec: Option<String>| {
+        let app = &app;
+        async move {
+            let mut pairs = vec![("token".to_owned(), token), ("client_id".to_owned(), id)];
+            if let Some(s) = sec {
+                pairs.push(("client_secret".to_owned(), s));
+            }
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            app.post("/oauth2/revoke")
+                .body_with_type("application/x-www-form-urlencoded", &body)
+                .send()
+                .await
+        }
+    };
+    let tokens = issue().await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // Another app's credentials: 200, nothing revoked.
+    let res = revoke(
+        refresh.clone(),
+        other_id.clone(),
+        Some(other_secret.clone()),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(me_with_bearer(&app, &access).await.status, StatusCode::OK);
+    // Without the secret: 401, nothing revoked.
+    let res = revoke(refresh.clone(), client_id.clone(), None).await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+    assert_eq!(me_with_bearer(&app, &access).await.status, StatusCode::OK);
+    // Malformed and unknown tokens: 200 (§2.2).
+    for junk in ["garbage", "coder_x_y", "aaaaaaaaaa-bbbbbbbbbbbbbbbbbbbbbb"] {
+        let res = revoke(junk.to_owned(), client_id.clone(), Some(secret.clone())).await;
+        assert_eq!(res.status, StatusCode::OK, "{junk}");
+    }
+    // A session token is never revoked here.
+    let res = revoke(owner.clone(), client_id.clone(), Some(secret.clone())).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v2/users/me")
+            .token(&owner)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Revoking the refresh token kills the access token too.
+    let res = revoke(refresh.clone(), client_id.clone(), Some(secret.clone())).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body.is_empty());
+    assert_eq!(
+        me_with_bearer(&app, &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // And the other way round.
+    let tokens = issue().await;
+    let res = revoke(
+        tokens["access_token"].as_str().unwrap().to_owned(),
+        client_id.clone(),
+        Some(secret.clone()),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+    let res = app
+        .post("/oauth2/revoke")
+        .body_with_type(
+            "application/x-www-form-urlencoded",
+            &form(&[("client_id", &client_id), ("client_secret", &secret)]),
+        )
+        .send()
+        .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+async fn introspection_shows_own_tokens_only(app: TestApp) {
+    let (owner_id, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (other_id, other_secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let introspect = |token: &str, id: &str, sec: &str| {
+        let body = form(&[("token", token), ("client_id", id), ("client_secret", sec)]);
+        let app = &app;
+        async move {
+            app.post("/oauth2/introspect")
+                .body_with_type("application/x-www-form-urlencoded", &body)
+                .send()
+                .await
+        }
+    };
+    let res = introspect(
+        tokens["access_token"].as_str().unwrap(),
+        &client_id,
+        &secret,
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["client_id"], client_id.as_str());
+    assert_eq!(body["sub"], owner_id.to_string());
+    assert_eq!(body["username"], "owner");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["iss"], ACCESS_URL);
+    assert_eq!(body["aud"], ACCESS_URL);
+    let res = introspect(
+        tokens["refresh_token"].as_str().unwrap(),
+        &client_id,
+        &secret,
+    )
+    .await;
+    assert_eq!(res.json()["active"], true);
+    for (token, id, sec) in [
+        (
+            tokens["access_token"].as_str().unwrap(),
+            other_id.as_str(),
+            other_secret.as_str(),
+        ),
+        (owner.as_str(), client_id.as_str(), secret.as_str()),
+        ("junk", client_id.as_str(), secret.as_str()),
+    ] {
+        let res = introspect(token, id, sec).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.json(), json!({"active": false}));
+    }
+    let res = introspect(
+        tokens["access_token"].as_str().unwrap(),
+        &client_id,
+        "coder_aaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+}
+
+async fn management_api_and_cascading_revocation(app: TestApp) {
+    let (owner_id, owner) = app.first_user().await;
+    let (_, member) = app.user_with_roles(&owner, "member", &[]).await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    // Members may read apps but not manage them.
+    let res = app
+        .get(&format!("/api/v2/oauth2-provider/apps/{client_id}"))
+        .token(&member)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let app_json = res.json();
+    assert_eq!(app_json["client_type"], "confidential");
+    assert_eq!(app_json["callback_url"], REDIRECT);
+    assert_eq!(
+        app_json["endpoints"]["token"],
+        format!("{ACCESS_URL}/oauth2/tokens")
+    );
+    assert_eq!(app_json["endpoints"]["device_authorization"], "");
+    let res = app
+        .post("/api/v2/oauth2-provider/apps")
+        .token(&member)
+        .json(&json!({"name": "x", "redirect_uris": [REDIRECT]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    for (path, status) in [
+        (
+            "/api/v2/oauth2-provider/apps/00000000-0000-0000-0000-000000000000".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v2/oauth2-provider/apps/not-a-uuid".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let res = app.get(&path).token(&owner).send().await;
+        assert_eq!(res.status, status, "{path}");
+        assert_eq!(res.header("cache-control"), Some("no-store"));
+        if status == StatusCode::NOT_FOUND {
+            assert_eq!(res.json()["message"], "OAuth2 application not found.");
+        }
+    }
+    let res = app
+        .post("/api/v2/oauth2-provider/apps")
+        .token(&owner)
+        .json(&json!({"name": "bad", "redirect_uris": ["javascript:alert(1)"]}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let res = app
+        .put(&format!("/api/v2/oauth2-provider/apps/{client_id}"))
+        .token(&owner)
+        .json(&json!({"name": "renamed", "icon": "/icon.png"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["name"], "renamed");
+    assert_eq!(res.json()["redirect_uris"], json!([REDIRECT]));
+
+    // Secrets: listed truncated; another app's secret id is refused.
+    let res = app
+        .get(&format!("/api/v2/oauth2-provider/apps/{client_id}/secrets"))
+        .token(&owner)
+        .send()
+        .await;
+    let listed = res.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(
+        listed[0]["client_secret_truncated"].as_str().unwrap().len(),
+        6
+    );
+    assert!(secret.ends_with(listed[0]["client_secret_truncated"].as_str().unwrap()));
+    let secret_id = listed[0]["id"].as_str().unwrap().to_owned();
+    let (other_id, _) = confidential_app(&app, &owner, None).await;
+    let res = app
+        .delete(&format!(
+            "/api/v2/oauth2-provider/apps/{other_id}/secrets/{secret_id}"
+        ))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json()["message"],
+        "App ID does not match secret app ID."
+    );
+
+    // The user's authorized apps, and revoking one app's grants.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let res = app
+        .get(&format!("/api/v2/oauth2-provider/apps?user_id={owner_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    let ids: Vec<Value> = res
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(client_id)]);
+    let res = app
+        .get("/api/v2/oauth2-provider/apps?user_id=nope")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let res = app
+        .delete(&format!("/oauth2/tokens?client_id={client_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    assert_eq!(
+        me_with_bearer(&app, &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = app
+        .get(&format!("/api/v2/oauth2-provider/apps?user_id={owner_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.json(), json!([]));
+
+    // Deleting the secret revokes tokens issued under it; an outstanding code then fails.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let (pending_code, pending_verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let res = app
+        .delete(&format!(
+            "/api/v2/oauth2-provider/apps/{client_id}/secrets/{secret_id}"
+        ))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_with_bearer(&app, tokens["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = exchange(&app, &client_id, &secret, &pending_code, &pending_verifier).await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+
+    // Deleting the app revokes everything.
+    let res = app
+        .post(&format!("/api/v2/oauth2-provider/apps/{client_id}/secrets"))
+        .token(&owner)
+        .send()
+        .await;
+    let secret = res.json()["client_secret_full"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let res = app
+        .delete(&format!("/api/v2/oauth2-provider/apps/{client_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_with_bearer(&app, tokens["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
+    // A public app may not get a secret.
+    let res = app.post("/oauth2/register").json(&json!({"redirect_uris": ["http://localhost/cb"], "token_endpoint_auth_method": "none"})).send().await;
+    let public_id = res.json()["client_id"].as_str().unwrap().to_owned();
+    let res = app
+        .post(&format!("/api/v2/oauth2-provider/apps/{public_id}/secrets"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+}
+
+async fn discovery_documents(app: TestApp) {
+    let res = app
+        .get("/.well-known/oauth-authorization-server")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.header("cache-control").is_none());
+    let meta = res.json();
+    assert_eq!(meta["issuer"], ACCESS_URL);
+    assert_eq!(
+        meta["token_endpoint"],
+        format!("{ACCESS_URL}/oauth2/tokens")
+    );
+    assert_eq!(
+        meta["registration_endpoint"],
+        format!("{ACCESS_URL}/oauth2/register")
+    );
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        meta["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        meta["introspection_endpoint"],
+        format!("{ACCESS_URL}/oauth2/introspect")
+    );
+    let scopes = meta["scopes_supported"].as_array().unwrap();
+    assert!(scopes.contains(&json!("workspace:read")) && !scopes.contains(&json!("system:read")));
+    let suffixed = app
+        .get("/.well-known/oauth-authorization-server/anything")
+        .send()
+        .await
+        .json();
+    assert_eq!(suffixed, meta);
+    let root = app
+        .get("/.well-known/oauth-protected-resource")
+        .send()
+        .await
+        .json();
+    assert_eq!(root["resource"], ACCESS_URL);
+    assert_eq!(root["authorization_servers"], json!([ACCESS_URL]));
+    assert_eq!(root["bearer_methods_supported"], json!(["header", "query"]));
+    let mcp = app
+        .get("/.well-known/oauth-protected-resource/api/experimental/mcp/http")
+        .send()
+        .await
+        .json();
+    assert_eq!(mcp["resource"], MCP_URL);
+    let res = app
+        .get("/.well-known/oauth-protected-resource/api/v2")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    // CORS for browser-based clients, no credentials.
+    let res = app
+        .req(axum::http::Method::OPTIONS, "/oauth2/tokens")
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,mcp-protocol-version",
+        )
+        .send()
+        .await;
+    assert!(res.status.is_success(), "{:?}", res.status);
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    assert!(res.header("access-control-allow-credentials").is_none());
+    let res = app.get("/oauth2/nowhere").send().await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.header("pragma"), Some("no-cache"));
+}
+
+async fn consent_page_and_csrf(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, _) = confidential_app(&app, &owner, Some("user:read")).await;
+    let (_, challenge) = pkce();
+    let q = form(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("code_challenge", &challenge),
+        ("state", "st"),
+    ]);
+    // No session: to the login page, coming back here afterwards.
+    let res = app.get(&format!("/oauth2/authorize?{q}")).send().await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let login = res.header("location").unwrap();
+    assert!(
+        login.starts_with("/login?redirect=%2Foauth2%2Fauthorize%3F"),
+        "{login}"
+    );
+    // An unknown client is refused before anything else.
+    let res = app
+        .get("/oauth2/authorize?client_id=00000000-0000-0000-0000-000000000000")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let cookie = format!("coder_session_token={owner}");
+    let res = app
+        .get(&format!("/oauth2/authorize?{q}"))
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let page = res.text();
+    assert!(
+        page.contains("test-app")
+            && page.contains("client.example.com")
+            && page.contains("user:read")
+    );
+    let csp = res.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://client.example.com"),
+        "{csp}"
+    );
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The browser session (cookie) must carry the form's CSRF token.
+    let post = |token: Option<&str>| {
+        let body = token
+            .map(|t| form(&[("csrf_token", t)]))
+            .unwrap_or_default();
+        app.post(&format!("/oauth2/authorize?{q}"))
+            .header("cookie", &cookie)
+            .body_with_type("application/x-www-form-urlencoded", &body)
+            .send()
+    };
+    let res = post(None).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.json()["message"].as_str().unwrap().contains("CSRF"));
+    let res = post(Some("0000")).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    let res = post(Some(&csrf)).await;
+    assert_eq!(res.status, StatusCode::FOUND, "{}", res.text());
+    assert!(
+        res.header("location")
+            .unwrap()
+            .starts_with(&format!("{REDIRECT}?code=coder_"))
+    );
+}
+
+async fn provider_disabled_hides_routes(_app: TestApp) {
+    let mut config = crate::harness::config();
+    config.oauth2_provider_enable = false;
+    let app = TestApp::sqlite_with(config).await;
+    let (_, owner) = app.first_user().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-protected-resource",
+        "/oauth2/authorize",
+    ] {
+        let res = app.get(path).send().await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(res.json()["message"], "Route not found.");
+    }
+    let res = app.post("/oauth2/register").json(&json!({})).send().await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = app
+        .get("/api/v2/oauth2-provider/apps")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = app
+        .get("/api/v2/oauth2-provider/settings")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+}
+
+on_both_backends!(
+    full_flow_with_refresh_rotation,
+    code_is_single_use_and_replay_revokes,
+    pkce_is_required_and_verified,
+    token_endpoint_rejects_bad_clients_and_requests,
+    redirect_uri_rules,
+    resource_indicators_bind_the_audience,
+    scopes_bind_the_issued_key,
+    dynamic_registration_and_client_configuration,
+    revocation_follows_rfc7009,
+    introspection_shows_own_tokens_only,
+    management_api_and_cascading_revocation,
+    discovery_documents,
+    consent_page_and_csrf,
+);
+
+#[tokio::test]
+async fn provider_disabled() {
+    provider_disabled_hides_routes(TestApp::sqlite().await).await;
+}
