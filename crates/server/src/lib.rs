@@ -11,6 +11,7 @@ pub mod echo;
 pub mod jobs;
 pub mod names;
 pub mod openapi;
+pub mod pages;
 pub mod password;
 pub mod router;
 pub mod serve;

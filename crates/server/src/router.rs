@@ -36,6 +36,7 @@ use crate::{
     api::{agents, apikeys, files, organizations, scopes, tasks, templates, users, workspaces},
     app::AppState,
     openapi::ApiDoc,
+    pages,
 };
 
 /// Routes anyone may call.
@@ -322,7 +323,16 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         Some(limiter) => api.layer(from_fn_with_state(limiter, rate_limit)),
         None => api,
     };
+    let login_page = Router::new().route(
+        "/login",
+        get(pages::login::login_page).post(pages::login::login_submit),
+    );
+    let login_page = match app.limits.login.clone() {
+        Some(limiter) => login_page.layer(from_fn_with_state(limiter, rate_limit)),
+        None => login_page,
+    };
     api.merge(oauth2_routes)
+        .merge(login_page)
         .route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))
         .merge(extra)

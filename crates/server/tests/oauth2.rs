@@ -1390,6 +1390,104 @@ async fn consent_page_and_csrf(app: TestApp) {
     );
 }
 
+async fn login_page_signs_in_and_returns(app: TestApp) {
+    app.first_user().await;
+    let target = "/oauth2/authorize?client_id=x&state=1";
+    let res = app
+        .get(&format!("/login?redirect={}", urlencode(target)))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.header("content-security-policy")
+            .unwrap()
+            .contains("form-action 'self'")
+    );
+    let csrf_cookie = res
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
+    let page = res.text();
+    assert!(
+        page.contains(&format!(
+            "action=\"/login?redirect={}\"",
+            urlencode(target).replace('&', "&#38;")
+        )),
+        "{page}"
+    );
+    let submit = |redirect: &str, body: String, cookie: Option<String>| {
+        let mut req = app
+            .post(&format!("/login?redirect={}", urlencode(redirect)))
+            .body_with_type("application/x-www-form-urlencoded", &body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", &c);
+        }
+        req.send()
+    };
+    let creds = |password: &str, token: &str| {
+        form(&[
+            ("email", crate::harness::OWNER_EMAIL),
+            ("password", password),
+            ("csrf_token", token),
+        ])
+    };
+    // Without the form's CSRF cookie, nobody is signed in.
+    let res = submit(target, creds(crate::harness::OWNER_PASSWORD, &csrf), None).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.header("location").is_none());
+    let res = submit(
+        target,
+        creds("wrong-password!", &csrf),
+        Some(csrf_cookie.clone()),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert!(res.text().contains("Incorrect email or password."));
+    let res = submit(
+        target,
+        creds(crate::harness::OWNER_PASSWORD, &csrf),
+        Some(csrf_cookie.clone()),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    assert_eq!(res.header("location"), Some(target));
+    let session = res.header("set-cookie").unwrap();
+    assert!(session.starts_with("coder_session_token=") && session.contains("HttpOnly"));
+    let token = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    assert_eq!(
+        app.get("/api/v2/users/me").token(token).send().await.status,
+        StatusCode::OK
+    );
+    // Only local paths: anything else lands on `/`.
+    for evil in [
+        "//evil.example.com/x",
+        "https://evil.example.com",
+        "/\\evil.example.com",
+    ] {
+        let res = submit(
+            evil,
+            creds(crate::harness::OWNER_PASSWORD, &csrf),
+            Some(csrf_cookie.clone()),
+        )
+        .await;
+        assert_eq!(res.header("location"), Some("/"), "{evil}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 async fn provider_disabled_hides_routes(_app: TestApp) {
     let mut config = crate::harness::config();
     config.oauth2_provider_enable = false;
@@ -1434,6 +1532,7 @@ on_both_backends!(
     management_api_and_cascading_revocation,
     discovery_documents,
     consent_page_and_csrf,
+    login_page_signs_in_and_returns,
 );
 
 #[tokio::test]

@@ -147,7 +147,7 @@ pub async fn create_first_user(
     }
 }
 
-fn session_cookie(app: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
+pub fn session_cookie(app: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = app.config.secure_auth_cookie || app.access_url.starts_with("https://");
     let mut cookie =
         format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax");
@@ -176,16 +176,38 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<LoginWithPasswordRequest>,
 ) -> Result<Response, ApiError> {
+    let token = password_login(&app, &req.email, req.password, ip).await?;
+    let mut res = Json(
+        StatusCode::CREATED,
+        LoginWithPasswordResponse {
+            session_token: token.clone(),
+        },
+    )
+    .into_response();
+    if let Some(cookie) = session_cookie(&app, &token, 365 * 86_400) {
+        res.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(res)
+}
+
+/// Checks an email and password and issues a session key (shared by the JSON API and the
+/// login page).
+pub async fn password_login(
+    app: &AppState,
+    email: &str,
+    password: String,
+    ip: String,
+) -> Result<String, ApiError> {
     let mut err = validation_failed();
     let mut bad = false;
-    if req.email.is_empty() {
+    if email.is_empty() {
         err = invalid(err, "email", "required", "");
         bad = true;
-    } else if !validate::email(&req.email) {
-        err = invalid(err, "email", "email", &req.email);
+    } else if !validate::email(email) {
+        err = invalid(err, "email", "email", email);
         bad = true;
     }
-    if req.password.is_empty() {
+    if password.is_empty() {
         err = invalid(err, "password", "required", "");
         bad = true;
     }
@@ -194,7 +216,7 @@ pub async fn login(
     }
     let system = system_restricted();
     let incorrect = || ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password.");
-    let user = match app.store.user_by_email(system, &req.email).await {
+    let user = match app.store.user_by_email(system, email).await {
         Ok(user) => Some(user),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(ApiError::from_store(e, "Internal error.")),
@@ -204,7 +226,7 @@ pub async fn login(
         .as_ref()
         .map(|u| u.hashed_password.clone())
         .unwrap_or_default();
-    let matches = password::verify(req.password, stored).await;
+    let matches = password::verify(password, stored).await;
     let Some(user) = user.filter(|_| matches) else {
         return Err(incorrect());
     };
@@ -233,7 +255,7 @@ pub async fn login(
     }
     let lifetime = app.config.session_duration;
     let (token, _) = issue_key(
-        &app,
+        app,
         system,
         KeySpec {
             user_id: user.id,
@@ -246,17 +268,7 @@ pub async fn login(
         },
     )
     .await?;
-    let mut res = Json(
-        StatusCode::CREATED,
-        LoginWithPasswordResponse {
-            session_token: token.clone(),
-        },
-    )
-    .into_response();
-    if let Some(cookie) = session_cookie(&app, &token, 365 * 86_400) {
-        res.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    Ok(res)
+    Ok(token)
 }
 
 /// Log out: deletes the session key and clears the cookie.

@@ -1,0 +1,179 @@
+//! `GET/POST /login`: a password sign-in form that sends the browser back to where it was
+//! going (the OAuth2 consent page, usually) with a session cookie.
+
+use askama::Template;
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use gatehouse_httpmw::client_ip::ClientIp;
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::{
+    api::users::{password_login, session_cookie},
+    app::AppState,
+};
+
+/// A double-submit token against login CSRF (signing a victim into the attacker's account).
+const CSRF_COOKIE: &str = "gatehouse_login_csrf";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    action: &'a str,
+    csrf_token: &'a str,
+    email: &'a str,
+    message: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    pub redirect: Option<String>,
+}
+
+/// Only a local path may be a target (decisions.md 32): one leading `/`, not `//` or
+/// `/\` (both leave the site in a browser), no control characters.
+pub fn safe_redirect(raw: Option<&str>) -> String {
+    match raw {
+        Some(r)
+            if r.starts_with('/')
+                && !r.starts_with("//")
+                && !r.starts_with("/\\")
+                && !r.chars().any(|c| c.is_control()) =>
+        {
+            r.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn page(status: StatusCode, redirect: &str, csrf: &str, email: &str, message: &str) -> Response {
+    let action = format!(
+        "/login?redirect={}",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let body = LoginPage {
+        action: &action,
+        csrf_token: csrf,
+        email,
+        message,
+    }
+    .render();
+    let Ok(body) = body else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut res = (status, body).into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict"
+    )) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    res
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    let redirect = safe_redirect(q.redirect.as_deref());
+    let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    page(StatusCode::OK, &redirect, &csrf, "", "")
+}
+
+pub async fn login_submit(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<LoginQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let redirect = safe_redirect(q.redirect.as_deref());
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let email = field("email").to_owned();
+    let fresh = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let sent = field("csrf_token");
+    let expected = cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            &redirect,
+            &fresh,
+            &email,
+            "Your sign-in form expired. Please try again.",
+        );
+    }
+    match password_login(&app, &email, field("password").to_owned(), ip).await {
+        Ok(token) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            let headers = res.headers_mut();
+            if let Ok(location) = HeaderValue::from_str(&redirect) {
+                headers.insert(header::LOCATION, location);
+            }
+            if let Some(cookie) = session_cookie(&app, &token, 365 * 86_400) {
+                headers.insert(header::SET_COOKIE, cookie);
+            }
+            res
+        }
+        Err(err) => {
+            let message = err.body.message.clone();
+            page(err.status, &redirect, &fresh, &email, &message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        assert_eq!(
+            safe_redirect(Some("/oauth2/authorize?x=1")),
+            "/oauth2/authorize?x=1"
+        );
+        for bad in [
+            "//evil.com",
+            "/\\evil.com",
+            "https://evil.com",
+            "evil",
+            "",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_redirect(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_redirect(None), "/");
+    }
+}
