@@ -9,6 +9,7 @@ pub mod apikey;
 pub mod body;
 pub mod client_ip;
 pub mod error;
+pub mod experiments;
 pub mod metrics;
 pub mod params;
 pub mod rate_limit;

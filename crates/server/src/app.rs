@@ -3,7 +3,8 @@
 use std::{path::Path, sync::Arc};
 
 use gatehouse_httpmw::{
-    AuthState, apikey::AuthzRecording, metrics::ApiMetrics, rate_limit::RateLimiter,
+    AuthState, apikey::AuthzRecording, experiments::Experiments, metrics::ApiMetrics,
+    rate_limit::RateLimiter,
 };
 use gatehouse_oauth2::{Provider, Resources, SharedProvider};
 use gatehouse_store::{
@@ -39,6 +40,8 @@ pub struct App {
     pub metrics: ApiMetrics,
     /// The OAuth2 authorization server.
     pub oauth2: SharedProvider,
+    /// `--experiments` (with `--dev` bypassing the gates).
+    pub experiments: Arc<Experiments>,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -160,6 +163,7 @@ impl AppState {
         } else {
             config.default_oauth_refresh_lifetime
         };
+        let experiments = Arc::new(Experiments::new(&config.experiments, config.dev));
         let oauth2 = Arc::new(Provider {
             store: store.clone(),
             issuer: access_url.clone(),
@@ -181,6 +185,7 @@ impl AppState {
             limits,
             metrics: ApiMetrics::new(),
             oauth2,
+            experiments,
         })))
     }
 }

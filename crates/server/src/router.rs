@@ -16,6 +16,7 @@ use gatehouse_httpmw::{
     agent::require_agent,
     apikey::{precheck, require_api_key},
     body::JSON_BODY_LIMIT,
+    experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
     metrics::record_metrics,
     rate_limit::{RateLimiter, rate_limit},
     recover::panic_response,
@@ -33,7 +34,10 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    api::{agents, apikeys, files, organizations, scopes, tasks, templates, users, workspaces},
+    api::{
+        agents, apikeys, experiments, files, mcp, organizations, scopes, tasks, templates, users,
+        workspaces,
+    },
     app::AppState,
     openapi::ApiDoc,
     pages,
@@ -164,6 +168,32 @@ fn oauth2_cors() -> CorsLayer {
         .allow_credentials(false)
 }
 
+/// The MCP endpoint: API-key authentication first (so a stranger gets the 401 that starts
+/// an MCP client's discovery), then the experiment gate (spec/oauth2.md §14 rule 4).
+fn mcp_routes(app: &AppState) -> Router<AppState> {
+    if !app.config.oauth2_provider_enable {
+        return Router::new();
+    }
+    let gate = RequireExperiments {
+        experiments: app.experiments.clone(),
+        required: &[MCP_SERVER_HTTP],
+    };
+    let routes = Router::new()
+        .route(
+            gatehouse_httpmw::apikey::MCP_PATH,
+            post(mcp::handle)
+                .get(mcp::method_not_allowed)
+                .delete(mcp::method_not_allowed),
+        )
+        .route_layer(from_fn_with_state(gate, require_experiments))
+        .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
+        .layer(oauth2_cors());
+    match app.limits.api.clone() {
+        Some(limiter) => routes.layer(from_fn_with_state(limiter, rate_limit)),
+        None => routes,
+    }
+}
+
 /// The OAuth2 management API and the user's own app revocation (session routes).
 fn oauth2_management_routes(app: &AppState) -> OpenApiRouter<AppState> {
     let settings = OpenApiRouter::new().routes(routes!(
@@ -192,6 +222,7 @@ fn oauth2_management_routes(app: &AppState) -> OpenApiRouter<AppState> {
 fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(oauth2_management_routes(app))
+        .routes(routes!(experiments::enabled_experiments))
         .routes(routes!(users::logout))
         .routes(routes!(users::create_user))
         .routes(routes!(users::get_user))
@@ -332,6 +363,7 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         None => login_page,
     };
     api.merge(oauth2_routes)
+        .merge(mcp_routes(&app))
         .merge(login_page)
         .route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))

@@ -107,7 +107,7 @@ fn assert_oauth_error(res: &TestResponse, status: StatusCode, code: &str) {
     assert_eq!(res.json()["error"], code, "{}", res.text());
 }
 
-async fn exchange(
+pub async fn exchange(
     app: &TestApp,
     client_id: &str,
     secret: &str,
@@ -1538,4 +1538,180 @@ on_both_backends!(
 #[tokio::test]
 async fn provider_disabled() {
     provider_disabled_hides_routes(TestApp::sqlite().await).await;
+}
+
+mod mcp {
+    use axum::http::StatusCode;
+    use serde_json::{Value, json};
+
+    use super::{code_for, confidential_app, exchange, token_request};
+    use crate::harness::{TestApp, TestResponse};
+
+    const PATH: &str = "/api/experimental/mcp/http";
+
+    async fn with_mcp() -> TestApp {
+        let mut config = crate::harness::config();
+        config.experiments = vec!["mcp-server-http".to_owned()];
+        TestApp::sqlite_with(config).await
+    }
+
+    async fn rpc(app: &TestApp, bearer: &str, body: &Value) -> TestResponse {
+        app.post(PATH)
+            .header("authorization", &format!("Bearer {bearer}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(body)
+            .send()
+            .await
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_call_starts_discovery() {
+        let app = with_mcp().await;
+        let res = app
+            .post(PATH)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"}))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            res.header("www-authenticate"),
+            Some(
+                "Bearer realm=\"coder\", scope=\"user:read workspace:read template:read\", resource_metadata=\"http://gatehouse.test/.well-known/oauth-protected-resource/api/experimental/mcp/http\""
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn experiment_gate_answers_after_authentication() {
+        let app = TestApp::sqlite().await;
+        let (_, owner) = app.first_user().await;
+        let res = rpc(
+            &app,
+            &owner,
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            res.json()["message"],
+            "MCP HTTP Server functionality requires enabling the 'mcp-server-http' experiment."
+        );
+        let res = app.get("/api/v2/experiments").token(&owner).send().await;
+        assert_eq!(res.json(), json!([]));
+    }
+
+    #[tokio::test]
+    async fn tools_run_as_the_caller() {
+        let app = with_mcp().await;
+        let (_, owner) = app.first_user().await;
+        let res = rpc(&app, &owner, &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        let init = res.json();
+        assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+        assert_eq!(init["result"]["serverInfo"]["name"], "Coder");
+        assert!(res.header("mcp-session-id").is_none());
+        let res = rpc(
+            &app,
+            &owner,
+            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::ACCEPTED);
+        let res = rpc(
+            &app,
+            &owner,
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        )
+        .await;
+        let listed = res.json();
+        let names: Vec<&str> = listed["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "coder_get_authenticated_user",
+                "coder_list_workspaces",
+                "coder_list_templates"
+            ]
+        );
+        let res = rpc(&app, &owner, &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "coder_get_authenticated_user", "arguments": {}}})).await;
+        let result = &res.json()["result"];
+        assert_eq!(result["isError"], false);
+        let user: Value =
+            serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(user["username"], "owner");
+        let res = rpc(&app, &owner, &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "coder_list_workspaces", "arguments": {"owner": "nobody"}}})).await;
+        assert_eq!(res.json()["result"]["isError"], true);
+        let res = rpc(&app, &owner, &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "coder_list_workspaces"}})).await;
+        assert_eq!(res.json()["result"]["content"][0]["text"], "[]");
+        let res = rpc(
+            &app,
+            &owner,
+            &json!({"jsonrpc": "2.0", "id": 6, "method": "nope"}),
+        )
+        .await;
+        assert_eq!(res.json()["error"]["code"], -32601);
+        let res = app.post(PATH).token(&owner).raw_body("{oops").send().await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert_eq!(res.json()["error"]["code"], -32700);
+        let res = app
+            .post(&format!("{PATH}?toolset=bogus"))
+            .token(&owner)
+            .json(&json!({}))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert_eq!(res.json()["message"], "Invalid toolset: bogus");
+        let res = app.get(PATH).token(&owner).send().await;
+        assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.header("allow"), Some("POST"));
+    }
+
+    #[tokio::test]
+    async fn a_token_for_the_mcp_resource_works_there_only() {
+        let app = with_mcp().await;
+        let (_, owner) = app.first_user().await;
+        let (client_id, secret) =
+            confidential_app(&app, &owner, Some("user:read workspace:read template:read")).await;
+        let mcp_url = format!("{}{PATH}", crate::harness::ACCESS_URL);
+        let (code, verifier) = code_for(&app, &owner, &client_id, &[("resource", &mcp_url)]).await;
+        let res = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("client_id", &client_id),
+                ("client_secret", &secret),
+                ("resource", &mcp_url),
+            ],
+        )
+        .await;
+        let access = res.json()["access_token"].as_str().unwrap().to_owned();
+        let res = rpc(&app, &access, &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "coder_get_authenticated_user"}})).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(res.json()["result"]["isError"], false);
+        let res = app
+            .get("/api/v2/users/me")
+            .header("authorization", &format!("Bearer {access}"))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+        // A root-bound token is valid at the MCP endpoint too.
+        let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+        let root = exchange(&app, &client_id, &secret, &code, &verifier)
+            .await
+            .json();
+        let res = rpc(
+            &app,
+            root["access_token"].as_str().unwrap(),
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::OK);
+    }
 }

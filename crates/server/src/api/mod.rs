@@ -3,7 +3,9 @@
 pub mod agents;
 pub mod apikeys;
 pub mod convert;
+pub mod experiments;
 pub mod files;
+pub mod mcp;
 pub mod organizations;
 pub mod scopes;
 pub mod tasks;

@@ -296,7 +296,7 @@ pub async fn logout(State(app): State<AppState>, actor: Actor) -> Result<Respons
     Ok(res)
 }
 
-async fn user_json(
+pub(crate) async fn user_json(
     app: &AppState,
     actor: &Actor,
     user: &gatehouse_store::models::User,
