@@ -39,6 +39,7 @@ async fn openapi_snapshot() {
 /// objects, because they act on the caller only or list what the caller may see.
 const SELF_SERVICE_OPERATIONS: &[&str] = &[
     "DELETE /oauth2/tokens",
+    "GET /api/v2/experiments",
     "GET /api/v2/oauth2-provider/apps",
     "GET /api/v2/oauth2-provider/apps/{app}",
     "GET /api/v2/organizations",
