@@ -41,6 +41,25 @@ set -e
 # One closing line for the whole run (cargo prints one per test binary).
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+
+# Real third-party clients (the MCP TypeScript SDK, headless Chromium) against a running
+# server. Skipped when a filter was given to cargo test.
+if [ "$#" -eq 0 ]; then
+  echo
+  echo "== end-to-end: real clients against a running server"
+  set +e
+  bash e2e/run.sh 2>&1 | tee "$log"
+  e2e_status=${PIPESTATUS[0]}
+  set -e
+  e2e_passed=$(grep -c ' passed$' "$log" || true)
+  e2e_failed=$(grep -c ' FAILED$' "$log" || true)
+  passed=$((passed + e2e_passed))
+  failed=$((failed + e2e_failed))
+  if [ "$e2e_status" -ne 0 ]; then
+    [ "$e2e_failed" -gt 0 ] || failed=$((failed + 1))
+    status=1
+  fi
+fi
 echo
 echo "${passed} passed, ${failed} failed"
 exit "$status"
