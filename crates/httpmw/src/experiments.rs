@@ -103,9 +103,14 @@ impl Experiments {
                 "{} functionality requires enabling the '{one}' experiment.",
                 display_name(one)
             ),
+            // Display names for people, raw names for the flag (the issue asks for display
+            // names; Coder lists raw names only).
             many => format!(
                 "This functionality requires enabling the following experiments: {}",
-                many.join(", ")
+                many.iter()
+                    .map(|n| format!("{} ('{n}')", display_name(n)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         Err(ApiError::new(StatusCode::FORBIDDEN, message))
@@ -148,7 +153,8 @@ mod tests {
         let err = some.check(&["oauth2", MCP_SERVER_HTTP]).unwrap_err();
         assert_eq!(
             err.body.message,
-            "This functionality requires enabling the following experiments: oauth2, mcp-server-http"
+            "This functionality requires enabling the following experiments: OAuth2 Provider \
+             Functionality ('oauth2'), MCP HTTP Server ('mcp-server-http')"
         );
         assert!(
             Experiments::new(&[], true)

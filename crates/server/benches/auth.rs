@@ -242,11 +242,117 @@ fn rate_limit_check(c: &mut Criterion) {
     });
 }
 
+fn form_post(path: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// An OAuth2 client with a grant: (router, client id, secret, access token, refresh token).
+async fn app_with_oauth2_grant(db: Db) -> (Router, String, String, String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let (router, session) = app_with_session(db).await;
+    let app = send(
+        &router,
+        Request::post("/api/v2/oauth2-provider/apps")
+            .header("Coder-Session-Token", &session)
+            .body(Body::from(
+                r#"{"name":"bench","redirect_uris":["https://client.example.com/cb"]}"#,
+            ))
+            .unwrap(),
+    )
+    .await;
+    let client = app["id"].as_str().unwrap().to_owned();
+    let secret = send(
+        &router,
+        Request::post(format!("/api/v2/oauth2-provider/apps/{client}/secrets"))
+            .header("Coder-Session-Token", &session)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await["client_secret_full"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verifier = "bench-verifier-0123456789-0123456789-0123456789";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let authorize = Request::post(format!(
+        "/oauth2/authorize?response_type=code&client_id={client}&code_challenge={challenge}"
+    ))
+    .header("Coder-Session-Token", &session)
+    .body(Body::empty())
+    .unwrap();
+    let res = router.clone().oneshot(authorize).await.unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens = send(
+        &router,
+        form_post(
+            "/oauth2/tokens",
+            &format!(
+                "grant_type=authorization_code&code={code}&code_verifier={verifier}&client_id={client}&client_secret={secret}"
+            ),
+        ),
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    (router, client, secret, access, refresh)
+}
+
+/// The refresh grant (rotation: two writes in one transaction) and a bearer-authenticated
+/// `GET /api/v2/users/me` with an OAuth2 access token.
+fn oauth2_requests(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let path =
+        std::env::temp_dir().join(format!("gatehouse-bench-oauth2-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (router, client, secret, access, mut refresh) =
+        rt.block_on(async { app_with_oauth2_grant(Db::sqlite(&path).await.unwrap()).await });
+    c.bench_function("request/users_me_oauth2_bearer_sqlite", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let req = Request::get("/api/v2/users/me")
+                    .header("authorization", format!("Bearer {access}"))
+                    .body(Body::empty())
+                    .unwrap();
+                black_box(send(&router, req).await)
+            })
+        });
+    });
+    c.bench_function("oauth2/refresh_grant_sqlite", |b| {
+        b.iter(|| {
+            let body = format!(
+                "grant_type=refresh_token&refresh_token={refresh}&client_id={client}&client_secret={secret}"
+            );
+            let tokens = rt.block_on(send(&router, form_post("/oauth2/tokens", &body)));
+            refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        });
+    });
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 criterion_group!(
     benches,
     parse_hash_compare,
     full_request,
     agent_request,
-    rate_limit_check
+    rate_limit_check,
+    oauth2_requests
 );
 criterion_main!(benches);

@@ -245,6 +245,32 @@ impl TestApp {
         assert_eq!(done.unwrap(), 1);
     }
 
+    /// Runs a statement that binds one timestamp (`$1`), to stage time-dependent cases.
+    pub async fn exec_at(&self, sql: &'static str, at: DateTime<Utc>) -> u64 {
+        match self.state.store.db() {
+            Db::Sqlite { write, .. } => sqlx::query(sql)
+                .bind(at)
+                .execute(write)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Postgres(pool) => sqlx::query(sql)
+                .bind(at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .unwrap()
+    }
+
+    /// A `SELECT COUNT(*) …` straight from the database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        match self.state.store.db() {
+            Db::Sqlite { read, .. } => sqlx::query_scalar(sql).fetch_one(read).await,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap()
+    }
+
     /// Reads a key's stored row through the API as its owner.
     pub async fn key_row(&self, token: &str) -> Value {
         let id = token.split('-').next().unwrap();

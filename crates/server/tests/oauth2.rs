@@ -1488,6 +1488,114 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+async fn expiry_races_and_nothing_half_issued(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    const OAUTH_KEYS: &str =
+        "SELECT COUNT(*) FROM api_keys WHERE login_type = 'oauth2_provider_app'";
+    // Failures leave nothing behind.
+    let (code, _) = code_for(&app, &owner, &client_id, &[]).await;
+    let (wrong, _) = pkce();
+    assert_eq!(
+        exchange(&app, &client_id, &secret, &code, &wrong)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.count(OAUTH_KEYS).await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM oauth2_provider_grants")
+            .await,
+        0
+    );
+    // An expired code.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let past = chrono::Utc::now() - chrono::TimeDelta::minutes(11);
+    app.exec_at("UPDATE oauth2_provider_app_codes SET expires_at = $1", past)
+        .await;
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(
+        res.json()["error_description"],
+        "The authorization code is invalid or expired"
+    );
+    assert_eq!(app.count(OAUTH_KEYS).await, 0);
+    // Two redemptions of one code at once: exactly one wins.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let (a, b) = tokio::join!(
+        exchange(&app, &client_id, &secret, &code, &verifier),
+        exchange(&app, &client_id, &secret, &code, &verifier)
+    );
+    let wins = [a.status, b.status]
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert_eq!(wins, 1, "{} / {}", a.text(), b.text());
+    assert!(app.count(OAUTH_KEYS).await <= 1);
+    // An expired refresh token.
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    app.exec_at(
+        "UPDATE oauth2_provider_app_tokens SET expires_at = $1",
+        past,
+    )
+    .await;
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(
+        res.json()["error_description"],
+        "The refresh token is invalid or expired"
+    );
+}
+
+async fn one_rate_bucket_for_the_oauth2_tree(app: TestApp) {
+    let revoke = form(&[("client_id", "x"), ("token", "y")]);
+    for _ in 0..60 {
+        let res = app
+            .post("/oauth2/revoke")
+            .body_with_type("application/x-www-form-urlencoded", &revoke)
+            .send()
+            .await;
+        assert_ne!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    // The bucket is shared by every /oauth2 route, and RFC 7592 paths do not get their own.
+    for path in [
+        "/oauth2/tokens",
+        "/oauth2/clients/7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "/oauth2/revoke",
+    ] {
+        let res = app
+            .post(path)
+            .body_with_type("application/x-www-form-urlencoded", &revoke)
+            .send()
+            .await;
+        assert_oauth_error(
+            &res,
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+        );
+        assert!(res.header("retry-after").is_some());
+        assert_eq!(res.header("cache-control"), Some("no-store"));
+    }
+    // Discovery has its own bucket.
+    let res = app
+        .get("/.well-known/oauth-authorization-server")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+}
+
 async fn provider_disabled_hides_routes(_app: TestApp) {
     let mut config = crate::harness::config();
     config.oauth2_provider_enable = false;
@@ -1533,6 +1641,8 @@ on_both_backends!(
     discovery_documents,
     consent_page_and_csrf,
     login_page_signs_in_and_returns,
+    expiry_races_and_nothing_half_issued,
+    one_rate_bucket_for_the_oauth2_tree,
 );
 
 #[tokio::test]
