@@ -38,8 +38,9 @@ macro_rules! auth_row_sql {
             $memberships,
             " AS memberships, ",
             $groups,
-            " AS group_ids, (SELECT COALESCE(g.resource_uri, '') FROM oauth2_provider_app_tokens t \
-             JOIN oauth2_provider_grants g ON g.id = t.grant_id WHERE t.api_key_id = k.id) AS oauth2_audience \
+            " AS group_ids, CASE WHEN k.login_type = 'oauth2_provider_app' THEN \
+             (SELECT COALESCE(g.resource_uri, '') FROM oauth2_provider_app_tokens t \
+             JOIN oauth2_provider_grants g ON g.id = t.grant_id WHERE t.api_key_id = k.id) END AS oauth2_audience \
              FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1"
         )
     };
