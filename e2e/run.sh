@@ -10,6 +10,8 @@ command -v node >/dev/null 2>&1 || { echo "error: Node.js 20+ is required for th
 if [ ! -d node_modules/@modelcontextprotocol/sdk ] || [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+python3 -c 'import prometheus_client' 2>/dev/null \
+  || python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore prometheus-client
 if ! command -v chromium >/dev/null 2>&1; then
   echo "installing Debian's chromium for the browser test"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -19,12 +21,15 @@ fi
 cargo build --locked -q -p gatehouse-server --bin gatehouse
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/gatehouse"
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+metrics_port="$(free_port)"
 base="http://127.0.0.1:$port"
 data="$(mktemp -d)"
 log="$data/server.log"
 "$bin" server --http-address "127.0.0.1:$port" --access-url "$base" --data-dir "$data" \
-  --experiments mcp-server-http --provisioner-daemons 0 >"$log" 2>&1 &
+  --experiments mcp-server-http --provisioner-daemons 0 \
+  --prometheus-enable --prometheus-address "127.0.0.1:$metrics_port" >"$log" 2>&1 &
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
@@ -44,6 +49,20 @@ for script in mcp-client.mjs browser-consent.mjs; do
     echo "e2e: $script FAILED" >&2
   fi
 done
+# Traffic of every label kind, then the real Prometheus text parser reads the metrics.
+echo "== e2e: prometheus_check.py"
+session="$(curl -fs -X POST "$base/api/v2/users/login" -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')"
+curl -fs -o /dev/null "$base/api/v2/users/me" -H "Coder-Session-Token: $session"
+curl -s -o /dev/null "$base/api/v2/nope/AAAA"
+curl -s -o /dev/null "$base/gatehouse-e2e-static"
+curl -fs -o /dev/null "$base/.well-known/oauth-protected-resource/api/experimental/mcp/http"
+curl -s -o /dev/null -X POST "$base/oauth2/tokens" -d grant_type=authorization_code
+if ! python3 prometheus_check.py "http://127.0.0.1:$metrics_port/metrics"; then
+  failed=$((failed + 1))
+  echo "e2e: prometheus_check.py FAILED" >&2
+fi
+
 if [ "$failed" -ne 0 ]; then
   echo "--- server log ---" >&2
   tail -n 50 "$log" >&2

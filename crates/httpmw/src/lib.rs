@@ -8,6 +8,7 @@ pub mod agent;
 pub mod apikey;
 pub mod body;
 pub mod client_ip;
+pub mod concurrency;
 pub mod error;
 pub mod experiments;
 pub mod metrics;

@@ -43,7 +43,22 @@ struct Inner {
     processed: Family<RequestLabels, Counter>,
     concurrent: Family<RouteLabels, Gauge>,
     latencies: Family<RouteLabels, Histogram>,
+    purge_durations: Family<SuccessLabels, Histogram>,
+    purged: Family<RecordTypeLabels, Counter>,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SuccessLabels {
+    success: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordTypeLabels {
+    record_type: &'static str,
+}
+
+/// spec/ops.md §11.5.
+const PURGE_BUCKETS: [f64; 7] = [1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0];
 
 impl Default for ApiMetrics {
     fn default() -> Self {
@@ -78,12 +93,46 @@ impl ApiMetrics {
             "Latency distribution of requests in seconds",
             latencies.clone(),
         );
+        let purge = registry
+            .sub_registry_with_prefix("coderd")
+            .sub_registry_with_prefix("dbpurge");
+        let purge_durations = Family::<SuccessLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(PURGE_BUCKETS)
+        });
+        purge.register(
+            "iteration_duration_seconds",
+            "Time each purge iteration takes",
+            purge_durations.clone(),
+        );
+        let purged = Family::<RecordTypeLabels, Counter>::default();
+        purge.register(
+            "records_purged",
+            "Total number of records purged by type",
+            purged.clone(),
+        );
         ApiMetrics(Arc::new(Inner {
             registry,
             processed,
             concurrent,
             latencies,
+            purge_durations,
+            purged,
         }))
+    }
+
+    /// Records one purge iteration (spec/ops.md §11.5).
+    pub fn record_purge(&self, success: bool, seconds: f64, purged: &[(&'static str, u64)]) {
+        let success = if success { "true" } else { "false" };
+        self.0
+            .purge_durations
+            .get_or_create(&SuccessLabels { success })
+            .observe(seconds);
+        for (record_type, count) in purged {
+            self.0
+                .purged
+                .get_or_create(&RecordTypeLabels { record_type })
+                .inc_by(*count);
+        }
     }
 
     /// The Prometheus text exposition (format 0.0.4, as Coder's Go client writes it).

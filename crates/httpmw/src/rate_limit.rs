@@ -258,6 +258,59 @@ pub async fn rate_limit(State(limiter): State<RateLimiter>, req: Request, next: 
     res
 }
 
+/// The raw credential an AI Bridge client sends (decisions.md 7): `Authorization: Bearer`,
+/// then `X-Api-Key`, then `Coder-Session-Token`; never a cookie or the query.
+pub fn bridge_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    bearer
+        .filter(|t| !t.is_empty())
+        .or_else(|| header("x-api-key").filter(|t| !t.is_empty()))
+        .or_else(|| header("coder-session-token").filter(|t| !t.is_empty()))
+}
+
+/// `RateLimitByAuthToken` (spec/ops.md §6): one budget per raw token (different tokens
+/// never share one), else per IP; 429 with `Retry-After` when spent.
+pub async fn rate_limit_by_auth_token(
+    State(limiter): State<RateLimiter>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let decision = match bridge_token(req.headers()) {
+        Some(token) => limiter.check(&Principal::Token(token), "", now),
+        None => limiter.check(&Principal::Ip(client_ip(&req)), "", now),
+    };
+    if !decision.allowed {
+        let message = format!(
+            "You've been rate limited for sending more than {} requests in {}.",
+            limiter.limit(),
+            go_duration_string(i64::try_from(limiter.window().as_nanos()).unwrap_or(i64::MAX))
+        );
+        let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+        err.retry_after =
+            Some(u32::try_from(limiter.window().as_secs().max(1)).unwrap_or(u32::MAX));
+        let mut res = err.into_response();
+        set_headers(&mut res, &decision);
+        return res;
+    }
+    let mut res = next.run(req).await;
+    set_headers(&mut res, &decision);
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

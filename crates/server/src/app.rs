@@ -13,6 +13,7 @@ use gatehouse_store::{
 };
 
 use crate::{
+    api::aibridge::{Bridge, SharedBridge, Upstream, UpstreamAuth, base_url},
     config::ServerConfig,
     jobs::provisioner::{JobSignal, Provisioner},
 };
@@ -42,6 +43,8 @@ pub struct App {
     pub oauth2: SharedProvider,
     /// `--experiments` (with `--dev` bypassing the gates).
     pub experiments: Arc<Experiments>,
+    /// The AI Bridge pass-through, when `--aibridge-enabled`.
+    pub aibridge: Option<SharedBridge>,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -123,6 +126,17 @@ pub async fn open_sqlite(path: &Path) -> anyhow::Result<Db> {
 }
 
 impl AppState {
+    /// The purge job's retention settings.
+    pub fn retention(&self) -> gatehouse_store::queries::purge::Retention {
+        let delta = |d: std::time::Duration| {
+            chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+        };
+        gatehouse_store::queries::purge::Retention {
+            api_keys: delta(self.config.api_keys_retention),
+            workspace_agent_logs: delta(self.config.workspace_agent_logs_retention),
+        }
+    }
+
     /// Migrates the database, makes sure the default organization exists, and builds the
     /// state. `access_url` must already be normalised.
     pub async fn start(
@@ -164,6 +178,23 @@ impl AppState {
             config.default_oauth_refresh_lifetime
         };
         let experiments = Arc::new(Experiments::new(&config.experiments, config.dev));
+        let aibridge = if config.aibridge_enabled {
+            let openai = Upstream {
+                base: base_url(&config.aibridge_openai_base_url)
+                    .map_err(|e| anyhow::anyhow!("--aibridge-openai-base-url: {e}"))?,
+                key: config.aibridge_openai_key.clone(),
+                auth: UpstreamAuth::Bearer,
+            };
+            let anthropic = Upstream {
+                base: base_url(&config.aibridge_anthropic_base_url)
+                    .map_err(|e| anyhow::anyhow!("--aibridge-anthropic-base-url: {e}"))?,
+                key: config.aibridge_anthropic_key.clone(),
+                auth: UpstreamAuth::XApiKey,
+            };
+            Some(Arc::new(Bridge::new(openai, anthropic)?))
+        } else {
+            None
+        };
         let oauth2 = Arc::new(Provider {
             store: store.clone(),
             issuer: access_url.clone(),
@@ -186,6 +217,7 @@ impl AppState {
             metrics: ApiMetrics::new(),
             oauth2,
             experiments,
+            aibridge,
         })))
     }
 }

@@ -176,6 +176,54 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_DEFAULT_OAUTH_REFRESH_LIFETIME", default_value = "720h", value_parser = parse_duration)]
     pub default_oauth_refresh_lifetime: Duration,
 
+    /// How long expired API keys are kept before the purge job deletes them (0: forever).
+    #[arg(long, env = "CODER_API_KEYS_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub api_keys_retention: Duration,
+
+    /// How long agent logs of superseded builds are kept (0: forever).
+    #[arg(long, env = "CODER_WORKSPACE_AGENT_LOGS_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub workspace_agent_logs_retention: Duration,
+
+    /// Serve the AI Bridge pass-through (`/api/v2/aibridge/{openai,anthropic}/v1/*`).
+    #[arg(long, env = "CODER_AIBRIDGE_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub aibridge_enabled: bool,
+
+    /// The OpenAI API root that `/api/v2/aibridge/openai/v1/*` forwards to.
+    #[arg(
+        long,
+        env = "CODER_AIBRIDGE_OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1/"
+    )]
+    pub aibridge_openai_base_url: String,
+
+    /// The OpenAI key sent upstream in place of the caller's token.
+    #[arg(long, env = "CODER_AIBRIDGE_OPENAI_KEY", hide_env_values = true)]
+    pub aibridge_openai_key: Option<String>,
+
+    /// The Anthropic API host that `/api/v2/aibridge/anthropic/v1/*` forwards to.
+    #[arg(
+        long,
+        env = "CODER_AIBRIDGE_ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com/"
+    )]
+    pub aibridge_anthropic_base_url: String,
+
+    /// The Anthropic key sent upstream in place of the caller's token.
+    #[arg(long, env = "CODER_AIBRIDGE_ANTHROPIC_KEY", hide_env_values = true)]
+    pub aibridge_anthropic_key: Option<String>,
+
+    /// At most this many AI Bridge requests in flight (0: no limit); over it, 503.
+    #[arg(long, env = "CODER_AIBRIDGE_MAX_CONCURRENCY", default_value_t = 0)]
+    pub aibridge_max_concurrency: usize,
+
+    /// At most this many AI Bridge requests per token per window (0: no limit).
+    #[arg(long, env = "CODER_AIBRIDGE_RATE_LIMIT", default_value_t = 0)]
+    pub aibridge_rate_limit: i64,
+
+    /// The window of `--aibridge-rate-limit`.
+    #[arg(long, env = "CODER_AIBRIDGE_RATE_WINDOW", default_value = "1s", value_parser = parse_duration)]
+    pub aibridge_rate_window: Duration,
+
     /// Experiments to enable (comma separated; `*` enables the safe ones).
     #[arg(long, env = "CODER_EXPERIMENTS", value_delimiter = ',')]
     pub experiments: Vec<String>,
@@ -220,6 +268,16 @@ impl ServerConfig {
             oauth2_dynamic_client_registration: None,
             default_oauth_refresh_lifetime: Duration::from_secs(720 * 3600),
             experiments: Vec::new(),
+            api_keys_retention: Duration::from_secs(7 * 86_400),
+            workspace_agent_logs_retention: Duration::from_secs(7 * 86_400),
+            aibridge_enabled: false,
+            aibridge_openai_base_url: "https://api.openai.com/v1/".to_owned(),
+            aibridge_openai_key: None,
+            aibridge_anthropic_base_url: "https://api.anthropic.com/".to_owned(),
+            aibridge_anthropic_key: None,
+            aibridge_max_concurrency: 0,
+            aibridge_rate_limit: 0,
+            aibridge_rate_window: Duration::from_secs(1),
             external_token_encryption_keys: Some(
                 "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),
             ),

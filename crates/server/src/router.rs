@@ -9,16 +9,17 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get, post},
 };
 use gatehouse_httpmw::{
     Json,
     agent::require_agent,
     apikey::{precheck, require_api_key},
     body::JSON_BODY_LIMIT,
+    concurrency::{ConcurrencyLimit, concurrency_limit},
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
     metrics::record_metrics,
-    rate_limit::{RateLimiter, rate_limit},
+    rate_limit::{RateLimiter, rate_limit, rate_limit_by_auth_token},
     recover::panic_response,
     request_id::attach_request_id,
     request_log::log_requests,
@@ -35,8 +36,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     api::{
-        agents, apikeys, experiments, files, mcp, organizations, scopes, tasks, templates, users,
-        workspaces,
+        agents, aibridge, apikeys, experiments, files, mcp, organizations, scopes, tasks,
+        templates, users, workspaces,
     },
     app::AppState,
     openapi::ApiDoc,
@@ -190,6 +191,37 @@ fn mcp_routes(app: &AppState) -> Router<AppState> {
         .layer(oauth2_cors());
     match app.limits.api.clone() {
         Some(limiter) => routes.layer(from_fn_with_state(limiter, rate_limit)),
+        None => routes,
+    }
+}
+
+/// AI Bridge: concurrency first, then the per-token rate, then authentication
+/// (spec/ops.md §6; decisions.md 7).
+fn aibridge_routes(app: &AppState) -> Router<AppState> {
+    if app.aibridge.is_none() {
+        return Router::new();
+    }
+    let routes = Router::new()
+        .route("/api/v2/aibridge/openai/v1/{*rest}", any(aibridge::openai))
+        .route(
+            "/api/v2/aibridge/anthropic/v1/{*rest}",
+            any(aibridge::anthropic),
+        )
+        .route_layer(from_fn_with_state(
+            app.clone(),
+            aibridge::require_bridge_key,
+        ));
+    let routes = match RateLimiter::new(
+        app.config.aibridge_rate_limit,
+        app.config.aibridge_rate_window,
+    ) {
+        Some(limiter) if app.config.aibridge_rate_limit > 0 => {
+            routes.route_layer(from_fn_with_state(limiter, rate_limit_by_auth_token))
+        }
+        _ => routes,
+    };
+    match ConcurrencyLimit::new(app.config.aibridge_max_concurrency) {
+        Some(limit) => routes.route_layer(from_fn_with_state(limit, concurrency_limit)),
         None => routes,
     }
 }
@@ -364,6 +396,7 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
     };
     api.merge(oauth2_routes)
         .merge(mcp_routes(&app))
+        .merge(aibridge_routes(&app))
         .merge(login_page)
         .route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))

@@ -65,6 +65,12 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         .provisioner
         .clone()
         .spawn_daemons(state.config.provisioner_daemons, state.jobs.clone());
+    crate::jobs::purge::spawn(
+        state.store.clone(),
+        state.metrics.clone(),
+        state.retention(),
+    )
+    .context("cannot start the purge job")?;
     if state.config.prometheus_enable {
         let address = state.config.prometheus_address;
         let metrics = router::metrics_router(&state);

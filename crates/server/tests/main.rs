@@ -6,6 +6,7 @@
     reason = "test code: a panic is the failure report"
 )]
 
+mod aibridge;
 mod apikeys;
 mod auth;
 mod cli;
@@ -17,6 +18,7 @@ mod metrics;
 mod oauth2;
 mod openapi;
 mod organizations;
+mod purge;
 mod rate_limits;
 mod recorder;
 mod scopes;

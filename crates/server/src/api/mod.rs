@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per area of the API.
 
 pub mod agents;
+pub mod aibridge;
 pub mod apikeys;
 pub mod convert;
 pub mod experiments;

@@ -5,6 +5,7 @@ pub mod apikeys;
 pub mod members;
 pub mod oauth2;
 pub mod organizations;
+pub mod purge;
 mod subject_sql;
 pub mod tasks;
 pub mod templates;
