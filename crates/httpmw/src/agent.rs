@@ -164,6 +164,7 @@ pub async fn require_agent(
     };
     if let Some(log) = req.extensions().get::<RequestLog>() {
         log.set_requestor(row.workspace_owner_id, &row.owner_username);
+        log.set_auth_type("agent");
     }
     req.extensions_mut()
         .insert(AgentActor(Arc::new(AuthenticatedAgent { row, subject })));

@@ -547,6 +547,11 @@ pub async fn require_api_key(
     if let Some(log) = req.extensions().get::<crate::request_log::RequestLog>() {
         log.set_requestor(auth.key.user_id, &auth.user.username);
         log.set_api_key_id(&auth.key.id);
+        log.set_auth_type(if auth.key.login_type == "oauth2_provider_app" {
+            "oauth2"
+        } else {
+            "api_key"
+        });
     }
     let record = match state.authz_recording {
         AuthzRecording::Off => false,

@@ -17,6 +17,7 @@ pub mod rate_limit;
 pub mod recover;
 pub mod request_id;
 pub mod request_log;
+pub mod security_headers;
 pub mod token;
 
 pub use apikey::{Actor, AuthState};

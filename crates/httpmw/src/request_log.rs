@@ -24,6 +24,7 @@ pub struct RequestLog(Arc<Fields>);
 struct Fields {
     requestor: OnceLock<(Uuid, String)>,
     api_key_id: OnceLock<String>,
+    auth_type: OnceLock<&'static str>,
 }
 
 impl RequestLog {
@@ -33,6 +34,28 @@ impl RequestLog {
 
     pub fn set_api_key_id(&self, id: &str) {
         let _ = self.0.api_key_id.set(id.to_owned());
+    }
+
+    /// `api_key`, `oauth2` or `agent` (decisions.md 39).
+    pub fn set_auth_type(&self, auth_type: &'static str) {
+        let _ = self.0.auth_type.set(auth_type);
+    }
+}
+
+/// What kind of request this is, for attribution (decisions.md 39): a websocket upgrade,
+/// an agent's call, or plain HTTP.
+fn request_type(req: &Request) -> &'static str {
+    let upgrade = req
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrade {
+        "websocket"
+    } else if req.uri().path().starts_with("/api/v2/workspaceagents/me/") {
+        "agent-rpc"
+    } else {
+        "http"
     }
 }
 
@@ -81,6 +104,7 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0);
+    let request_type = request_type(&req);
     let log = RequestLog::default();
     req.extensions_mut().insert(log.clone());
     let res = next.run(req).await;
@@ -91,10 +115,10 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
         .requestor
         .get()
         .map_or((None, None), |(id, name)| (Some(*id), Some(name.as_str())));
-    let auth_type = if requestor_id.is_some() {
-        "api_key"
-    } else {
-        "none"
+    let auth_type = match log.0.auth_type.get() {
+        Some(t) => *t,
+        None if requestor_id.is_some() => "api_key",
+        None => "none",
     };
     // Unmatched routes get a fixed label (decisions.md 40) so labels stay bounded.
     let unmatched = if path.starts_with("/api/") {
@@ -105,6 +129,8 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
     macro_rules! event {
         ($level:ident) => {
             tracing::$level!(
+                service = "http-api",
+                request_type,
                 request_id = %Opt(request_id),
                 method = %method,
                 path = %path,

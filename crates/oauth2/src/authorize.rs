@@ -68,7 +68,12 @@ pub async fn authorize(State(provider): State<SharedProvider>, req: Request) -> 
     let post = req.method() == Method::POST;
     match run(&provider, req).await {
         Ok(res) => res,
-        Err(Stop::OnServer(e)) if !post => error_page(e.status, e.code.as_str(), &e.description),
+        Err(Stop::OnServer(e)) if !post => error_page(
+            e.status,
+            &provider.csp_hosts,
+            e.code.as_str(),
+            &e.description,
+        ),
         Err(Stop::OnServer(e)) => e.into_response(),
         Err(Stop::Redirect(res)) => *res,
     }
@@ -248,7 +253,14 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> 
         ));
     }
     if !post {
-        return Ok(consent_page(&app, &auth, &checked, &cb, &path_and_query));
+        return Ok(consent_page(
+            provider,
+            &app,
+            &auth,
+            &checked,
+            &cb,
+            &path_and_query,
+        ));
     }
     let source = auth.source;
     let form = read_form(req.into_body()).await?;
@@ -410,6 +422,7 @@ fn session_covers(auth: &Authenticated, requested: &[ScopeName]) -> bool {
 }
 
 fn consent_page(
+    provider: &SharedProvider,
     app: &OAuth2App,
     auth: &Authenticated,
     checked: &Checked,
@@ -443,7 +456,12 @@ fn consent_page(
         action: path_and_query,
         cancel_url: &cancel,
     };
-    html(StatusCode::OK, page.render(), Some(&form_target))
+    html(
+        StatusCode::OK,
+        page.render(),
+        &provider.csp_hosts,
+        Some(&form_target),
+    )
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use gatehouse_httpmw::security_headers::{CspHosts, site_csp};
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -30,24 +31,19 @@ pub struct ErrorPage<'a> {
     pub description: &'a str,
 }
 
-/// Renders a page with a CSP whose `form-action` is `'self'` plus `form_target` (the
-/// validated redirect URI's origin, which the consent POST redirects to).
+/// Renders a page with the site CSP, whose `form-action` also allows `form_target` (the
+/// validated redirect URI's origin, which the consent POST redirects to; decisions.md 32).
 pub fn html(
     status: StatusCode,
     body: Result<String, askama::Error>,
+    hosts: &CspHosts,
     form_target: Option<&str>,
 ) -> Response {
     let Ok(body) = body else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response();
     };
-    let form_action = match form_target {
-        Some(t) => format!("'self' {t}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; \
-         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    );
+    let targets: Vec<&str> = form_target.into_iter().collect();
+    let csp = site_csp(hosts, None, &targets);
     let mut res = (status, body).into_response();
     let headers = res.headers_mut();
     headers.insert(
@@ -60,13 +56,13 @@ pub fn html(
     res
 }
 
-pub fn error_page(status: StatusCode, code: &str, description: &str) -> Response {
+pub fn error_page(status: StatusCode, hosts: &CspHosts, code: &str, description: &str) -> Response {
     let page = ErrorPage {
         title: "Authorization failed",
         code,
         description,
     };
-    html(status, page.render(), None)
+    html(status, page.render(), hosts, None)
 }
 
 #[cfg(test)]

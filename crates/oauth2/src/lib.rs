@@ -61,6 +61,8 @@ pub struct Provider {
     pub dcr_flag: Option<bool>,
     /// Whether the session cookie is `Secure`.
     pub secure_cookies: bool,
+    /// Hosts the consent page's CSP lets through besides itself.
+    pub csp_hosts: gatehouse_httpmw::security_headers::CspHosts,
 }
 
 pub type SharedProvider = Arc<Provider>;

@@ -3,8 +3,12 @@
 use std::{path::Path, sync::Arc};
 
 use gatehouse_httpmw::{
-    AuthState, apikey::AuthzRecording, experiments::Experiments, metrics::ApiMetrics,
+    AuthState,
+    apikey::AuthzRecording,
+    experiments::Experiments,
+    metrics::ApiMetrics,
     rate_limit::RateLimiter,
+    security_headers::{CspHosts, hsts},
 };
 use gatehouse_oauth2::{Provider, Resources, SharedProvider};
 use gatehouse_store::{
@@ -45,6 +49,10 @@ pub struct App {
     pub experiments: Arc<Experiments>,
     /// The AI Bridge pass-through, when `--aibridge-enabled`.
     pub aibridge: Option<SharedBridge>,
+    /// Hosts HTML pages' CSP lets through (the workspace-app wildcard host).
+    pub csp_hosts: CspHosts,
+    /// `Strict-Transport-Security`, when configured and the access URL is https.
+    pub hsts: Option<axum::http::HeaderValue>,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -178,6 +186,24 @@ impl AppState {
             config.default_oauth_refresh_lifetime
         };
         let experiments = Arc::new(Experiments::new(&config.experiments, config.dev));
+        let hsts = hsts(
+            &access_url,
+            config.strict_transport_security,
+            &config.strict_transport_security_options,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let csp_hosts = CspHosts {
+            app_hosts: config
+                .wildcard_access_url
+                .iter()
+                .map(|w| {
+                    let w = w.trim();
+                    let w = w.split_once("://").map_or(w, |(_, rest)| rest);
+                    w.trim_end_matches('/').to_owned()
+                })
+                .filter(|w| !w.is_empty())
+                .collect(),
+        };
         let aibridge = if config.aibridge_enabled {
             let openai = Upstream {
                 base: base_url(&config.aibridge_openai_base_url)
@@ -203,6 +229,7 @@ impl AppState {
             refresh_lifetime: lifetime(refresh),
             dcr_flag: config.oauth2_dynamic_client_registration,
             secure_cookies: config.secure_auth_cookie || access_url.starts_with("https://"),
+            csp_hosts: csp_hosts.clone(),
         });
         Ok(AppState(Arc::new(App {
             store,
@@ -218,6 +245,8 @@ impl AppState {
             oauth2,
             experiments,
             aibridge,
+            csp_hosts,
+            hsts,
         })))
     }
 }

@@ -184,6 +184,22 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_WORKSPACE_AGENT_LOGS_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub workspace_agent_logs_retention: Duration,
 
+    /// HSTS max-age in seconds, sent when the access URL is https (0: off).
+    #[arg(long, env = "CODER_STRICT_TRANSPORT_SECURITY", default_value_t = 0)]
+    pub strict_transport_security: u64,
+
+    /// HSTS options: `includeSubDomains`, `preload`.
+    #[arg(
+        long,
+        env = "CODER_STRICT_TRANSPORT_SECURITY_OPTIONS",
+        value_delimiter = ','
+    )]
+    pub strict_transport_security_options: Vec<String>,
+
+    /// The workspace-app wildcard host (e.g. `*.apps.example.com`), allowed in page CSPs.
+    #[arg(long, env = "CODER_WILDCARD_ACCESS_URL")]
+    pub wildcard_access_url: Option<String>,
+
     /// Serve the AI Bridge pass-through (`/api/v2/aibridge/{openai,anthropic}/v1/*`).
     #[arg(long, env = "CODER_AIBRIDGE_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
     pub aibridge_enabled: bool,
@@ -268,6 +284,9 @@ impl ServerConfig {
             oauth2_dynamic_client_registration: None,
             default_oauth_refresh_lifetime: Duration::from_secs(720 * 3600),
             experiments: Vec::new(),
+            strict_transport_security: 0,
+            strict_transport_security_options: Vec::new(),
+            wildcard_access_url: None,
             api_keys_retention: Duration::from_secs(7 * 86_400),
             workspace_agent_logs_retention: Duration::from_secs(7 * 86_400),
             aibridge_enabled: false,

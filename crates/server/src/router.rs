@@ -413,6 +413,9 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         .layer(from_fn(log_requests))
         .layer(from_fn(attach_request_id))
         .layer(cors(&app))
+        .layer(tower::util::option_layer(app.hsts.clone().map(|v| {
+            SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, v)
+        })))
         // Every response says what it is (spec/ops.md §1.2 step 17).
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

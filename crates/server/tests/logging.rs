@@ -84,6 +84,8 @@ async fn request_log_has_safe_fields_and_no_secrets() {
     assert_eq!(me["fields"]["status_code"], 200);
     assert_eq!(me["fields"]["requestor_id"], owner_id.to_string());
     assert_eq!(me["fields"]["auth_type"], "api_key");
+    assert_eq!(me["fields"]["service"], "http-api");
+    assert_eq!(me["fields"]["request_type"], "http");
     assert_eq!(me["level"], "DEBUG");
     // The refused Bearer request is logged as a 401 without a requestor.
     let refused = events
@@ -91,4 +93,57 @@ async fn request_log_has_safe_fields_and_no_secrets() {
         .find(|e| e["fields"]["status_code"] == 401)
         .unwrap();
     assert_eq!(refused["fields"]["auth_type"], "none");
+}
+
+/// An OAuth2 flow logs none of its secrets: client secret, code, verifier, access or
+/// refresh token; and a bearer request with the access token is attributed to `oauth2`.
+#[tokio::test]
+async fn oauth2_secrets_are_never_logged() {
+    let capture = capture();
+    let app = TestApp::sqlite().await;
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = crate::oauth2::confidential_app(&app, &owner, None).await;
+    let (code, verifier) = crate::oauth2::code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = crate::oauth2::exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let res = app
+        .get("/api/v2/users/me?limit=7")
+        .header("authorization", &format!("Bearer {access}"))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    crate::oauth2::token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    // A client that puts its secret in the URL is refused, and the URL is not logged.
+    app.post(&format!("/oauth2/tokens?client_secret={secret}"))
+        .send()
+        .await;
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    for (what, value) in [
+        ("client secret", secret.as_str()),
+        ("code", code.as_str()),
+        ("verifier", verifier.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("access token secret", access.split_once('-').unwrap().1),
+    ] {
+        let needle = value.rsplit('_').next().unwrap();
+        assert!(!logs.contains(needle), "the {what} was logged");
+    }
+    let bearer = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["fields"]["query"] == "query_limit=7")
+        .unwrap_or_else(|| panic!("no event for the bearer request: {logs}"));
+    assert_eq!(bearer["fields"]["auth_type"], "oauth2");
 }

@@ -22,6 +22,7 @@ mod purge;
 mod rate_limits;
 mod recorder;
 mod scopes;
+mod security_headers;
 mod tasks;
 mod users;
 mod workspaces;

@@ -8,7 +8,10 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gatehouse_httpmw::client_ip::ClientIp;
+use gatehouse_httpmw::{
+    client_ip::ClientIp,
+    security_headers::{CspHosts, site_csp},
+};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -51,7 +54,20 @@ pub fn safe_redirect(raw: Option<&str>) -> String {
     }
 }
 
-fn page(status: StatusCode, redirect: &str, csrf: &str, email: &str, message: &str) -> Response {
+struct PageContext<'a> {
+    hosts: &'a CspHosts,
+    host: Option<&'a str>,
+}
+
+fn page(
+    ctx: &PageContext<'_>,
+    status: StatusCode,
+    redirect: &str,
+    csrf: &str,
+    email: &str,
+    message: &str,
+) -> Response {
+    let PageContext { hosts, host } = *ctx;
     let action = format!(
         "/login?redirect={}",
         url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
@@ -72,13 +88,9 @@ fn page(status: StatusCode, redirect: &str, csrf: &str, email: &str, message: &s
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
-    );
+    if let Ok(csp) = HeaderValue::from_str(&site_csp(hosts, host, &[])) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(cookie) = HeaderValue::from_str(&format!(
         "{CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict"
@@ -99,10 +111,22 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|v| v.to_str().ok())
+}
+
+pub async fn login_page(
+    State(app): State<AppState>,
+    Query(q): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = PageContext {
+        hosts: &app.csp_hosts,
+        host: host(&headers),
+    };
     let redirect = safe_redirect(q.redirect.as_deref());
     let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
-    page(StatusCode::OK, &redirect, &csrf, "", "")
+    page(&ctx, StatusCode::OK, &redirect, &csrf, "", "")
 }
 
 pub async fn login_submit(
@@ -112,6 +136,10 @@ pub async fn login_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let ctx = PageContext {
+        hosts: &app.csp_hosts,
+        host: host(&headers),
+    };
     let redirect = safe_redirect(q.redirect.as_deref());
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -128,6 +156,7 @@ pub async fn login_submit(
     let expected = cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
         return page(
+            &ctx,
             StatusCode::BAD_REQUEST,
             &redirect,
             &fresh,
@@ -149,7 +178,7 @@ pub async fn login_submit(
         }
         Err(err) => {
             let message = err.body.message.clone();
-            page(err.status, &redirect, &fresh, &email, &message)
+            page(&ctx, err.status, &redirect, &fresh, &email, &message)
         }
     }
 }
