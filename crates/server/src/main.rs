@@ -9,14 +9,28 @@ use gatehouse_server::{
     serve,
 };
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Cli::parse();
-    let result = match args.command {
-        Command::Server(config) => serve::run(*config).await,
-        Command::Login(login) => cli::login::run(login).await,
-        Command::Tokens(tokens) => cli::tokens::run(tokens).await,
+    // Request handling runs on threads named `http-api`; background jobs start their own
+    // named threads, so CPU profiles tell the two apart.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("http-api")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            cli::report_error(&err.into());
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Server(config) => serve::run(*config).await,
+            Command::Login(login) => cli::login::run(login).await,
+            Command::Tokens(tokens) => cli::tokens::run(tokens).await,
+        }
+    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -10,6 +10,7 @@ mod aibridge;
 mod apikeys;
 mod auth;
 mod cli;
+mod debug;
 mod dump;
 mod errors;
 mod harness;

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod aibridge;
 pub mod apikeys;
 pub mod convert;
+pub mod debug;
 pub mod experiments;
 pub mod files;
 pub mod mcp;

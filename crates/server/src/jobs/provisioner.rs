@@ -118,26 +118,60 @@ impl Provisioner {
         Ok(true)
     }
 
-    /// Starts `count` daemons on the current runtime, each in a `provisioner` span.
+    /// Starts `count` daemons on a thread named `provisioner` with its own runtime, so
+    /// their work is attributed to `provisioner`, not to request handling (design.md
+    /// "Background work"). They stop once the app's [`JobSignal`] is gone.
     pub fn spawn_daemons(self, count: usize, signal: JobSignal) {
-        for n in 0..count {
-            let daemon = Provisioner::new(self.store.clone());
-            let signal = signal.clone();
-            let span =
-                tracing::info_span!("provisioner", daemon = n, worker_id = %daemon.worker_id);
-            tokio::spawn(
-                async move {
-                    loop {
-                        match daemon.run_once().await {
-                            Ok(true) => continue,
-                            Ok(false) => {}
-                            Err(e) => tracing::warn!(error = %e, "provisioner job failed"),
-                        }
-                        let _ = tokio::time::timeout(POLL_INTERVAL, signal.0.notified()).await;
+        if count == 0 {
+            return;
+        }
+        let weak = std::sync::Arc::downgrade(&signal.0);
+        drop(signal);
+        let spawned = std::thread::Builder::new()
+            .name("provisioner".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the provisioner could not start its runtime");
+                        return;
                     }
+                };
+                let daemons = (0..count).map(|n| {
+                    let daemon = Provisioner::new(self.store.clone());
+                    let weak = weak.clone();
+                    let span = tracing::info_span!(
+                        "provisioner",
+                        service = "provisioner",
+                        daemon = n,
+                        worker_id = %daemon.worker_id
+                    );
+                    async move {
+                        loop {
+                            match daemon.run_once().await {
+                                Ok(true) => continue,
+                                Ok(false) => {}
+                                Err(e) => tracing::warn!(error = %e, "provisioner job failed"),
+                            }
+                            let Some(signal) = weak.upgrade() else {
+                                return;
+                            };
+                            let _ = tokio::time::timeout(POLL_INTERVAL, signal.notified()).await;
+                        }
+                    }
+                    .instrument(span)
+                });
+                let local = tokio::task::LocalSet::new();
+                for d in daemons {
+                    local.spawn_local(d);
                 }
-                .instrument(span),
-            );
+                runtime.block_on(local);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the provisioner thread did not start");
         }
     }
 }
