@@ -159,6 +159,10 @@ pub struct ServerConfig {
     )]
     pub enable_authz_recordings: bool,
 
+    /// How long a client may take to send a request's head (slow clients are cut off).
+    #[arg(long, env = "CODER_HTTP_READ_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub http_read_header_timeout: Duration,
+
     /// How long to wait for in-flight requests on shutdown.
     #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
@@ -271,6 +275,7 @@ impl ServerConfig {
             log_format: LogFormat::Human,
             log_filter: "info".to_owned(),
             graceful_shutdown_timeout: Duration::from_secs(5),
+            http_read_header_timeout: Duration::from_secs(30),
             dev: false,
             enable_authz_recordings: false,
             provisioner_daemons: 0,

@@ -1,7 +1,5 @@
 //! `gatehouse server`: logging, database, listener, graceful shutdown.
 
-use std::{future::IntoFuture, net::SocketAddr};
-
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -84,33 +82,72 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             }
         });
     }
+    let read_header_timeout = state.config.http_read_header_timeout;
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
-    // In-flight requests get the grace period once a signal arrives; then the rest are cut.
-    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown_signal().await;
-        let _ = stopping_tx.send(true);
-    };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    tokio::select! {
-        result = server => result.context("server error")?,
-        () = async {
-            let _ = stopping.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
-        }
-    }
+    serve_connections(listener, app, read_header_timeout, grace).await;
     tokio::time::timeout(grace, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accepts connections until SIGINT/SIGTERM, then lets in-flight requests finish for the
+/// grace period. A client must send its request head within `read_header_timeout`, so a
+/// slow-loris client cannot hold a connection (and its memory) open.
+async fn serve_connections(
+    listener: TcpListener,
+    app: axum::Router,
+    read_header_timeout: std::time::Duration,
+    grace: std::time::Duration,
+) {
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        server::graceful::GracefulShutdown,
+        service::TowerToHyperService,
+    };
+    let graceful = GracefulShutdown::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let service = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(read_header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
+        }
+    }
 }
 
 async fn shutdown_signal() {

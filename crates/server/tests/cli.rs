@@ -171,3 +171,64 @@ fn server_login_tokens_and_graceful_shutdown() {
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A slow-loris client that never finishes its request head is cut off after
+/// `--http-read-header-timeout`, and the server keeps serving others.
+#[test]
+fn slow_request_heads_are_cut_off() {
+    use std::io::{Read, Write};
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-slow-{}", uuid::Uuid::new_v4().simple()));
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "server",
+            "--http-address",
+            &address,
+            "--http-read-header-timeout",
+            "1s",
+            "--provisioner-daemons",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .env_remove("CODER_PG_CONNECTION_URL")
+        .env_remove("CODER_ACCESS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server { child };
+    let _ready = BufReader::new(stdout).lines().next().unwrap().unwrap();
+
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // The server closes the connection (possibly after a 408): the read ends.
+    let _ = slow.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "cut off too early: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "not cut off: {waited:?}");
+    let head = String::from_utf8_lossy(&buf);
+    assert!(
+        head.is_empty() || head.starts_with("HTTP/1.1 408"),
+        "{head}"
+    );
+
+    let mut fresh = std::net::TcpStream::connect(&address).unwrap();
+    fresh
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    fresh.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
