@@ -202,6 +202,8 @@ fn slow_request_heads_are_cut_off() {
     let _server = Server { child };
     let _ready = BufReader::new(stdout).lines().next().unwrap().unwrap();
 
+    // The timer runs from the connection's start.
+    let started = Instant::now();
     let mut slow = std::net::TcpStream::connect(&address).unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .unwrap();
@@ -216,7 +218,7 @@ fn slow_request_heads_are_cut_off() {
         waited >= Duration::from_millis(900),
         "cut off too early: {waited:?}"
     );
-    assert!(waited < Duration::from_secs(5), "not cut off: {waited:?}");
+    assert!(waited < Duration::from_secs(8), "not cut off: {waited:?}");
     let head = String::from_utf8_lossy(&buf);
     assert!(
         head.is_empty() || head.starts_with("HTTP/1.1 408"),
