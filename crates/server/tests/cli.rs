@@ -209,7 +209,6 @@ fn slow_request_heads_are_cut_off() {
         .unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let started = Instant::now();
     let mut buf = Vec::new();
     // The server closes the connection (possibly after a 408): the read ends.
     let _ = slow.read_to_end(&mut buf);
