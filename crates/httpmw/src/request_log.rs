@@ -97,12 +97,9 @@ pub fn safe_query(query: &str) -> String {
 pub async fn log_requests(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(safe_query).unwrap_or_default();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    // Cheap handles (reference-counted), turned into text only if an event is written.
+    let uri = req.uri().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0);
     let request_type = request_type(&req);
     let log = RequestLog::default();
@@ -110,6 +107,19 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let took = start.elapsed();
     let status = res.status().as_u16();
+    // 5xx at warn, the rest at debug (Coder's levels); skip the formatting when the
+    // subscriber would drop the event anyway.
+    let enabled = if status >= 500 {
+        tracing::enabled!(tracing::Level::WARN)
+    } else {
+        tracing::enabled!(tracing::Level::DEBUG)
+    };
+    if !enabled {
+        return res;
+    }
+    let path = uri.path();
+    let query = uri.query().map(safe_query).unwrap_or_default();
+    let route = route.as_ref().map(MatchedPath::as_str);
     let (requestor_id, requestor_name) = log
         .0
         .requestor
@@ -135,7 +145,7 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
                 method = %method,
                 path = %path,
                 query = %query,
-                route = route.as_deref().unwrap_or(unmatched),
+                route = route.unwrap_or(unmatched),
                 status_code = status,
                 took = ?took,
                 latency_ms = took.as_millis() as u64,
@@ -147,7 +157,6 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
             )
         };
     }
-    // 5xx at warn, the rest at debug (Coder's levels).
     if status >= 500 {
         event!(warn);
     } else {
