@@ -165,6 +165,7 @@ pub async fn require_agent(
     if let Some(log) = req.extensions().get::<RequestLog>() {
         log.set_requestor(row.workspace_owner_id, &row.owner_username);
         log.set_auth_type("agent");
+        log.set_agent(row.workspace_id, row.agent_id, &row.agent_name);
     }
     req.extensions_mut()
         .insert(AgentActor(Arc::new(AuthenticatedAgent { row, subject })));

@@ -25,6 +25,8 @@ struct Fields {
     requestor: OnceLock<(Uuid, String)>,
     api_key_id: OnceLock<String>,
     auth_type: OnceLock<&'static str>,
+    /// (workspace id, agent id, agent name) on agent-token routes (decisions.md 39).
+    agent: OnceLock<(Uuid, Uuid, String)>,
 }
 
 impl RequestLog {
@@ -34,6 +36,14 @@ impl RequestLog {
 
     pub fn set_api_key_id(&self, id: &str) {
         let _ = self.0.api_key_id.set(id.to_owned());
+    }
+
+    /// The calling agent, so agent traffic can be traced to its workspace.
+    pub fn set_agent(&self, workspace_id: Uuid, agent_id: Uuid, agent_name: &str) {
+        let _ = self
+            .0
+            .agent
+            .set((workspace_id, agent_id, agent_name.to_owned()));
     }
 
     /// `api_key`, `oauth2` or `agent` (decisions.md 39).
@@ -118,6 +128,11 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
         return res;
     }
     let path = uri.path();
+    let agent = log.0.agent.get();
+    let (workspace_id, agent_id, agent_name) = match agent {
+        Some((w, a, n)) => (Some(*w), Some(*a), Some(n.as_str())),
+        None => (None, None, None),
+    };
     let query = uri.query().map(safe_query).unwrap_or_default();
     let route = route.as_ref().map(MatchedPath::as_str);
     let (requestor_id, requestor_name) = log
@@ -153,6 +168,9 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
                 requestor_id = %Opt(requestor_id),
                 requestor_name = %Opt(requestor_name),
                 api_key_id = %Opt(log.0.api_key_id.get()),
+                workspace_id = %Opt(workspace_id),
+                agent_id = %Opt(agent_id),
+                agent_name = %Opt(agent_name),
                 "{method}"
             )
         };

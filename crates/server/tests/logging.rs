@@ -147,3 +147,34 @@ async fn oauth2_secrets_are_never_logged() {
         .unwrap_or_else(|| panic!("no event for the bearer request: {logs}"));
     assert_eq!(bearer["fields"]["auth_type"], "oauth2");
 }
+
+/// Agent-token requests name the workspace and agent in their log event.
+#[tokio::test]
+async fn agent_requests_name_their_workspace_and_agent() {
+    let capture = capture();
+    let app = TestApp::sqlite().await;
+    let agent_token = uuid::Uuid::new_v4();
+    let world = crate::workspaces::world(&app, agent_token, 0, false).await;
+    let workspace =
+        crate::workspaces::create_workspace(&app, &world.owner, &world.template, "logged").await;
+    while app.state.provisioner.run_once().await.unwrap() {}
+    let res = crate::workspaces::manifest(&app, agent_token).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !logs.contains(&agent_token.to_string()),
+        "the agent token was logged"
+    );
+    let event = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| {
+            e["fields"]["route"] == "/api/v2/workspaceagents/me/manifest"
+                && e["fields"]["workspace_id"] == workspace["id"]
+        })
+        .unwrap_or_else(|| panic!("no agent request event: {logs}"));
+    assert_eq!(event["fields"]["auth_type"], "agent");
+    assert_eq!(event["fields"]["request_type"], "agent-rpc");
+    assert_eq!(event["fields"]["agent_name"], "main");
+    assert!(!event["fields"]["agent_id"].as_str().unwrap().is_empty());
+}

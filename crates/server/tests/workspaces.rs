@@ -33,9 +33,9 @@ fn plan(token: Uuid, stop_delay_ms: u64, fail_start: bool) -> String {
     .to_string()
 }
 
-struct World {
-    owner: String,
-    template: Value,
+pub(crate) struct World {
+    pub(crate) owner: String,
+    pub(crate) template: Value,
 }
 
 async fn run_jobs(app: &TestApp) {
@@ -83,7 +83,12 @@ async fn version(app: &TestApp, token: &str, file: Uuid, template: Option<&str>)
     res.json()
 }
 
-async fn world(app: &TestApp, agent_token: Uuid, stop_delay_ms: u64, fail_start: bool) -> World {
+pub(crate) async fn world(
+    app: &TestApp,
+    agent_token: Uuid,
+    stop_delay_ms: u64,
+    fail_start: bool,
+) -> World {
     let (_, owner) = app.first_user().await;
     let file = upload(app, &owner, &plan(agent_token, stop_delay_ms, fail_start)).await;
     let v = version(app, &owner, file, None).await;
@@ -100,7 +105,12 @@ async fn world(app: &TestApp, agent_token: Uuid, stop_delay_ms: u64, fail_start:
     }
 }
 
-async fn create_workspace(app: &TestApp, token: &str, template: &Value, name: &str) -> Value {
+pub(crate) async fn create_workspace(
+    app: &TestApp,
+    token: &str,
+    template: &Value,
+    name: &str,
+) -> Value {
     let res = app
         .post("/api/v2/users/me/workspaces")
         .token(token)
@@ -135,7 +145,7 @@ async fn build(
     res.json()
 }
 
-async fn manifest(app: &TestApp, agent_token: Uuid) -> crate::harness::TestResponse {
+pub(crate) async fn manifest(app: &TestApp, agent_token: Uuid) -> crate::harness::TestResponse {
     app.get("/api/v2/workspaceagents/me/manifest")
         .header("Coder-Session-Token", &agent_token.to_string())
         .send()
