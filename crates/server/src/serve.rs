@@ -21,15 +21,16 @@ fn init_logging(config: &ServerConfig) {
     }
 }
 
-#[expect(
-    clippy::print_stdout,
-    reason = "the access URL is the server's one line of user output"
-)]
+/// Prints where the server listens. A closed stdout (a supervisor that stopped reading)
+/// must not take the server down, so write errors are ignored instead of panicking.
 fn announce(access_url: &str) {
-    println!("Started HTTP listener at {access_url}");
-    println!();
-    println!("View the Web UI:");
-    println!("{access_url}");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Started HTTP listener at {access_url}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "View the Web UI:");
+    let _ = writeln!(out, "{access_url}");
+    let _ = out.flush();
 }
 
 /// Runs until SIGINT or SIGTERM, then lets in-flight requests finish.
