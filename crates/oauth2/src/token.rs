@@ -306,7 +306,8 @@ async fn refresh(
             .await?;
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }
-    if stored.expires_at <= now() || stored.api_key_id.is_none() {
+    let user_may_sign_in = matches!(stored.user_status.as_str(), "active" | "dormant");
+    if stored.expires_at <= now() || stored.api_key_id.is_none() || !user_may_sign_in {
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }
     if resource.is_some() && resource != stored.resource_uri {

@@ -1559,6 +1559,39 @@ async fn expiry_races_and_nothing_half_issued(app: TestApp) {
     );
 }
 
+async fn a_suspended_user_cannot_refresh(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (user_id, member) = app.user_with_roles(&owner, "member", &[]).await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &member, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let res = app
+        .put(&format!("/api/v2/users/{user_id}/status/suspend"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(
+        me_with_bearer(&app, tokens["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
 async fn one_rate_bucket_for_the_oauth2_tree(app: TestApp) {
     let revoke = form(&[("client_id", "x"), ("token", "y")]);
     for _ in 0..60 {
@@ -1643,6 +1676,7 @@ on_both_backends!(
     login_page_signs_in_and_returns,
     expiry_races_and_nothing_half_issued,
     one_rate_bucket_for_the_oauth2_tree,
+    a_suspended_user_cannot_refresh,
 );
 
 #[tokio::test]

@@ -532,4 +532,6 @@ pub struct OAuth2Token {
     pub app_secret_id: Option<Uuid>,
     pub resource_uri: Option<String>,
     pub scope: String,
+    /// The grant's user's status: a suspended user's refresh token mints nothing.
+    pub user_status: String,
 }

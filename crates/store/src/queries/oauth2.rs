@@ -43,8 +43,8 @@ macro_rules! token_select {
     () => {
         "SELECT t.id, t.grant_id, t.hash_prefix, t.refresh_hash, t.api_key_id, \
      t.created_at, t.expires_at, t.rotated_at, g.app_id, g.user_id, g.app_secret_id, \
-     g.resource_uri, g.scope FROM oauth2_provider_app_tokens t \
-     JOIN oauth2_provider_grants g ON g.id = t.grant_id"
+     g.resource_uri, g.scope, u.status AS user_status FROM oauth2_provider_app_tokens t \
+     JOIN oauth2_provider_grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id"
     };
 }
 
