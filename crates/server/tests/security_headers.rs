@@ -6,24 +6,41 @@ use gatehouse_server::{app::AppState, router};
 use gatehouse_store::Db;
 use tower::ServiceExt;
 
+/// A temporary SQLite file, removed with its WAL files when dropped.
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn new() -> TempDb {
+        TempDb(std::env::temp_dir().join(format!(
+            "gatehouse-sec-{}.db",
+            uuid::Uuid::new_v4().simple()
+        )))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
 async fn app_at(
     access_url: &str,
     configure: impl FnOnce(&mut gatehouse_server::config::ServerConfig),
-) -> axum::Router {
+) -> (axum::Router, TempDb) {
     let mut config = crate::harness::config();
     configure(&mut config);
-    let path = std::env::temp_dir().join(format!(
-        "gatehouse-sec-{}.db",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let db = TempDb::new();
     let state = AppState::start(
-        Db::sqlite(&path).await.unwrap(),
+        Db::sqlite(&db.0).await.unwrap(),
         config,
         access_url.to_owned(),
     )
     .await
     .unwrap();
-    router::build(state)
+    (router::build(state), db)
 }
 
 async fn get(router: &axum::Router, path: &str) -> axum::http::Response<Body> {
@@ -41,7 +58,7 @@ async fn get(router: &axum::Router, path: &str) -> axum::http::Response<Body> {
 
 #[tokio::test]
 async fn hsts_on_https_deployments_only() {
-    let https = app_at("https://coder.example.com", |c| {
+    let (https, _https_db) = app_at("https://coder.example.com", |c| {
         c.strict_transport_security = 31_536_000;
         c.strict_transport_security_options = vec!["includeSubDomains".into()];
     })
@@ -52,7 +69,7 @@ async fn hsts_on_https_deployments_only() {
         "max-age=31536000; includeSubDomains"
     );
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
-    let http = app_at("http://coder.example.com", |c| {
+    let (http, _http_db) = app_at("http://coder.example.com", |c| {
         c.strict_transport_security = 100
     })
     .await;
@@ -66,12 +83,9 @@ async fn hsts_on_https_deployments_only() {
     let mut config = crate::harness::config();
     config.strict_transport_security = 1;
     config.strict_transport_security_options = vec!["bogus".into()];
-    let path = std::env::temp_dir().join(format!(
-        "gatehouse-sec-{}.db",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let db = TempDb::new();
     let err = AppState::start(
-        Db::sqlite(&path).await.unwrap(),
+        Db::sqlite(&db.0).await.unwrap(),
         config,
         "https://c.example".into(),
     )
@@ -82,7 +96,7 @@ async fn hsts_on_https_deployments_only() {
 
 #[tokio::test]
 async fn page_csp_names_the_app_host() {
-    let app = app_at("http://coder.example.com", |c| {
+    let (app, _db) = app_at("http://coder.example.com", |c| {
         c.wildcard_access_url = Some("*.apps.example.com".into());
     })
     .await;
