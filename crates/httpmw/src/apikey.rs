@@ -171,7 +171,8 @@ pub fn token_from_request(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     presented_token(headers, uri).map(|(token, _)| token)
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A cookie's value from the `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -208,50 +208,85 @@ fn set_headers(res: &mut Response, d: &Decision) {
 }
 
 /// The limiting middleware. Install with `from_fn_with_state(limiter, rate_limit)`.
-pub async fn rate_limit(State(limiter): State<RateLimiter>, req: Request, next: Next) -> Response {
-    let authenticated = req
-        .extensions()
+/// What a request asked of the owner bypass (`X-Coder-Bypass-Ratelimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bypass {
+    NotAsked,
+    /// Asked by an owner: skip the limiter.
+    Owner,
+    /// Asked by someone else (or anonymously).
+    NotOwner,
+}
+
+fn authenticated(req: &Request) -> Option<&crate::apikey::Authenticated> {
+    req.extensions()
         .get::<Prechecked>()
         .and_then(|p| match p.0.as_ref() {
-            Ok(Outcome::Authenticated(auth)) => Some(auth.clone()),
+            Ok(Outcome::Authenticated(auth)) => Some(auth.as_ref()),
             _ => None,
-        });
-    let bypass = req
+        })
+}
+
+pub fn bypass_of(req: &Request) -> Bypass {
+    let asked = req
         .headers()
         .get(BYPASS_HEADER)
         .and_then(|v| v.to_str().ok())
         .is_some_and(parses_true);
-    if bypass && let Some(auth) = &authenticated {
+    match authenticated(req) {
+        _ if !asked => Bypass::NotAsked,
         // A plain role-name scan, as Coder: no full RBAC evaluation on this path.
-        if auth.subject.has_site_role("owner") {
-            return next.run(req).await;
-        }
-        return ApiError::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "\"X-Coder-Bypass-Ratelimit\" provided but user is not owner",
-        )
-        .into_response();
+        Some(auth) if auth.subject.has_site_role("owner") => Bypass::Owner,
+        _ => Bypass::NotOwner,
     }
-    let principal = match &authenticated {
+}
+
+/// Who a request counts against: its precheck-resolved user, else its IP.
+pub fn principal_of(req: &Request) -> Principal<'static> {
+    match authenticated(req) {
         Some(auth) => Principal::User(auth.key.user_id),
-        None => Principal::Ip(client_ip(&req)),
-    };
-    let now = SystemTime::now()
+        None => Principal::Ip(client_ip(req)),
+    }
+}
+
+/// Now, as the limiter counts time.
+pub fn now() -> Duration {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let decision = limiter.check(&principal, req.uri().path(), now);
+        .unwrap_or_default()
+}
+
+/// The 429 for a spent budget, with `Retry-After` and the `X-Ratelimit-*` headers.
+fn limited(limiter: &RateLimiter, decision: &Decision) -> Response {
+    let message = format!(
+        "You've been rate limited for sending more than {} requests in {}.",
+        limiter.limit(),
+        go_duration_string(i64::try_from(limiter.window().as_nanos()).unwrap_or(i64::MAX))
+    );
+    let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+    err.retry_after = Some(u32::try_from(limiter.window().as_secs().max(1)).unwrap_or(u32::MAX));
+    let mut res = err.into_response();
+    set_headers(&mut res, decision);
+    res
+}
+
+pub async fn rate_limit(State(limiter): State<RateLimiter>, req: Request, next: Next) -> Response {
+    match bypass_of(&req) {
+        Bypass::NotAsked => {}
+        Bypass::Owner => return next.run(req).await,
+        Bypass::NotOwner if authenticated(&req).is_some() => {
+            return ApiError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "\"X-Coder-Bypass-Ratelimit\" provided but user is not owner",
+            )
+            .into_response();
+        }
+        // Anonymous callers asking for the bypass are simply limited.
+        Bypass::NotOwner => {}
+    }
+    let decision = limiter.check(&principal_of(&req), req.uri().path(), now());
     if !decision.allowed {
-        let message = format!(
-            "You've been rate limited for sending more than {} requests in {}.",
-            limiter.limit(),
-            go_duration_string(i64::try_from(limiter.window().as_nanos()).unwrap_or(i64::MAX))
-        );
-        let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
-        err.retry_after =
-            Some(u32::try_from(limiter.window().as_secs().max(1)).unwrap_or(u32::MAX));
-        let mut res = err.into_response();
-        set_headers(&mut res, &decision);
-        return res;
+        return limited(&limiter, &decision);
     }
     let mut res = next.run(req).await;
     set_headers(&mut res, &decision);
@@ -286,25 +321,12 @@ pub async fn rate_limit_by_auth_token(
     req: Request,
     next: Next,
 ) -> Response {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
     let decision = match bridge_token(req.headers()) {
-        Some(token) => limiter.check(&Principal::Token(token), "", now),
-        None => limiter.check(&Principal::Ip(client_ip(&req)), "", now),
+        Some(token) => limiter.check(&Principal::Token(token), "", now()),
+        None => limiter.check(&Principal::Ip(client_ip(&req)), "", now()),
     };
     if !decision.allowed {
-        let message = format!(
-            "You've been rate limited for sending more than {} requests in {}.",
-            limiter.limit(),
-            go_duration_string(i64::try_from(limiter.window().as_nanos()).unwrap_or(i64::MAX))
-        );
-        let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
-        err.retry_after =
-            Some(u32::try_from(limiter.window().as_secs().max(1)).unwrap_or(u32::MAX));
-        let mut res = err.into_response();
-        set_headers(&mut res, &decision);
-        return res;
+        return limited(&limiter, &decision);
     }
     let mut res = next.run(req).await;
     set_headers(&mut res, &decision);

@@ -210,7 +210,11 @@ fn csrf_token(auth: &Authenticated) -> String {
     let mut h = Sha256::new();
     h.update(b"gatehouse-oauth2-consent-csrf\0");
     h.update(&auth.key.hashed_secret);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> {
@@ -293,12 +297,7 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> 
         redirect_uri: query.one("redirect_uri")?.map(str::to_owned),
         resource_uri: checked.resource.clone(),
         scope: scopes::join(&checked.scope),
-        state_hash: state.map(|s| {
-            Sha256::digest(s.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        }),
+        state_hash: state.map(|s| hex(&Sha256::digest(s.as_bytes()))),
         used_at: None,
         grant_id: None,
     };

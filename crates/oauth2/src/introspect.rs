@@ -10,12 +10,8 @@ use gatehouse_sdk::oauth2::{IntrospectionResponse, OAuth2Error as ErrorBody, Tok
 use gatehouse_store::{models::now, system::oauth2_provider};
 
 use crate::{
-    SharedProvider,
-    client::authenticated_client,
-    error::OAuth2Error,
-    params::{Params, read_form},
-    revoke::find_grant,
-    secrets::Presented,
+    SharedProvider, client::authenticated_client, error::OAuth2Error, params::read_request,
+    revoke::find_grant, secrets::Presented,
 };
 
 #[derive(utoipa::ToSchema, serde::Deserialize)]
@@ -49,10 +45,7 @@ async fn run(
     provider: &SharedProvider,
     req: Request,
 ) -> Result<IntrospectionResponse, OAuth2Error> {
-    let (parts, body) = req.into_parts();
-    let query = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
-    let mut form = query.clone();
-    form.extend(read_form(body).await?);
+    let (parts, query, form) = read_request(req).await?;
     let (app, _) = authenticated_client(provider, &parts.headers, &query, &form).await?;
     // §2.1: the endpoint MUST require authorization; a public client has none to give.
     if app.is_public() {

@@ -70,6 +70,18 @@ impl From<Repeated> for OAuth2Error {
     }
 }
 
+/// A form endpoint's request: its head, the URL query alone, and the query and body
+/// merged (RFC 6749 reads parameters from both; some rules apply to the query alone).
+pub async fn read_request(
+    req: axum::extract::Request,
+) -> Result<(axum::http::request::Parts, Params, Params), OAuth2Error> {
+    let (parts, body) = req.into_parts();
+    let query = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    let mut form = query.clone();
+    form.extend(read_form(body).await?);
+    Ok((parts, query, form))
+}
+
 /// Reads a form body, at most [`FORM_BODY_LIMIT`] bytes (413 in the OAuth2 shape).
 pub async fn read_form(body: Body) -> Result<Params, OAuth2Error> {
     let bytes = axum::body::to_bytes(body, FORM_BODY_LIMIT)

@@ -14,7 +14,7 @@ use crate::{
     SharedProvider,
     client::authenticated_client,
     error::OAuth2Error,
-    params::{Params, read_form},
+    params::read_request,
     secrets::{Presented, matches_hash},
 };
 
@@ -40,10 +40,7 @@ pub async fn revoke(State(provider): State<SharedProvider>, req: Request) -> Res
 }
 
 async fn run(provider: &SharedProvider, req: Request) -> Result<(), OAuth2Error> {
-    let (parts, body) = req.into_parts();
-    let query = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
-    let mut form = query.clone();
-    form.extend(read_form(body).await?);
+    let (parts, query, form) = read_request(req).await?;
     // RFC 7009 §2.1: the client authenticates first; nothing is revoked otherwise.
     let (app, _) = authenticated_client(provider, &parts.headers, &query, &form).await?;
     let token = form

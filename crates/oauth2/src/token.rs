@@ -23,7 +23,7 @@ use crate::{
     audience::InvalidResource,
     client::authenticated_client,
     error::OAuth2Error,
-    params::{Params, read_form},
+    params::{Params, read_request},
     pkce, redirect_uri, scopes,
     secrets::{AppSecret, Presented},
 };
@@ -55,10 +55,7 @@ pub async fn token(State(provider): State<SharedProvider>, req: Request) -> Resp
 
 async fn issue(provider: &SharedProvider, req: Request) -> Result<TokenResponse, OAuth2Error> {
     let ip = gatehouse_httpmw::rate_limit::client_ip(&req).to_string();
-    let (parts, body) = req.into_parts();
-    let query = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
-    let mut form = query.clone();
-    form.extend(read_form(body).await?);
+    let (parts, query, form) = read_request(req).await?;
     let grant = match form.one("grant_type")? {
         None => {
             return Err(OAuth2Error::invalid_request(

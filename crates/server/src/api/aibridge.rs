@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, Path, Request, State},
+    extract::{Path, Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -112,14 +112,9 @@ pub async fn require_bridge_key(State(app): State<AppState>, req: Request, next:
         .with_detail("An API key is required in Authorization: Bearer or X-Api-Key.")
         .into_response();
     };
-    let info = RequestInfo {
-        token: Some((token, TokenSource::Bearer)),
-        ip: req
-            .extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map_or_else(|| "0.0.0.0".to_owned(), |ci| ci.0.ip().to_string()),
-        mcp: false,
-    };
+    let mut info = RequestInfo::of(&req);
+    // The bridge's own token sources (X-Api-Key included), not the API's.
+    info.token = Some((token, TokenSource::Bearer));
     match validate(&app.auth, &info).await {
         Ok(Outcome::Authenticated(auth)) if auth.user.status == "active" => next.run(req).await,
         Ok(Outcome::Authenticated(_)) => ApiError::new(

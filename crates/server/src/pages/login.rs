@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{
+    apikey::cookie,
     client_ip::ClientIp,
     security_headers::{CspHosts, site_csp},
 };
@@ -100,17 +101,6 @@ fn page(
     res
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 fn host(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::HOST).and_then(|v| v.to_str().ok())
 }
@@ -153,7 +143,7 @@ pub async fn login_submit(
     let email = field("email").to_owned();
     let fresh = Alphanumeric.sample_string(&mut rand::rng(), 32);
     let sent = field("csrf_token");
-    let expected = cookie_value(&headers, CSRF_COOKIE).unwrap_or_default();
+    let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
         return page(
             &ctx,
