@@ -161,7 +161,8 @@ pub async fn create_token(
             .to_strings(),
         _ => vec!["*:*".to_owned()],
     };
-    let token_name = if req.token_name.is_empty() {
+    let generated = req.token_name.is_empty();
+    let mut token_name = if generated {
         crate::names::random_name()
     } else {
         req.token_name
@@ -170,23 +171,33 @@ pub async fn create_token(
         return Err(ApiError::bad_request("Validation failed.")
             .with_validation("token_name", "must be at most 64 printable characters"));
     }
-    let spec = KeySpec {
-        user_id: user.id,
-        login_type: "token",
-        lifetime,
-        scopes,
-        allow_list,
-        token_name: token_name.clone(),
-        ip,
-    };
-    match issue_key(&app, actor.subject(), spec).await {
-        Ok((key, _)) => Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key })),
-        Err(e) if e.status == StatusCode::CONFLICT => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("A token with name {token_name:?} already exists."),
-        )
-        .with_validation("name", "This value is already in use and should be unique.")),
-        Err(e) => Err(e),
+    // A generated name may collide with one of the user's tokens: draw another.
+    let mut attempts_left = if generated { 8 } else { 1 };
+    loop {
+        attempts_left -= 1;
+        let spec = KeySpec {
+            user_id: user.id,
+            login_type: "token",
+            lifetime,
+            scopes: scopes.clone(),
+            allow_list: allow_list.clone(),
+            token_name: token_name.clone(),
+            ip: ip.clone(),
+        };
+        match issue_key(&app, actor.subject(), spec).await {
+            Ok((key, _)) => return Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key })),
+            Err(e) if e.status == StatusCode::CONFLICT && attempts_left > 0 => {
+                token_name = crate::names::random_name();
+            }
+            Err(e) if e.status == StatusCode::CONFLICT => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("A token with name {token_name:?} already exists."),
+                )
+                .with_validation("name", "This value is already in use and should be unique."));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
