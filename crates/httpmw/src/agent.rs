@@ -14,12 +14,13 @@ use gatehouse_rbac::{Scope, Subject};
 use gatehouse_store::{
     StoreError,
     models::{AgentAuthDiagnosis, AgentAuthRow},
+    subjects::{UserRow, user_subject},
     system::system_restricted,
 };
 use uuid::Uuid;
 
 use crate::{
-    apikey::{AuthState, UserRow, token_from_request, user_subject},
+    apikey::{AuthState, token_from_request},
     error::ApiError,
     request_log::RequestLog,
     token::agent_token_hash,

@@ -15,12 +15,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use gatehouse_rbac::{AllowList, Scope, ScopeName, Subject, subject::Membership};
+use gatehouse_rbac::Subject;
 use gatehouse_sdk::{error::messages, gofmt::go_time_string};
 use gatehouse_store::{
-    Store, StoreError,
-    models::{ApiKey, AuthRow, MembershipJson, User, now},
-    system::system_restricted,
+    Store, StoreError, auth_cache::CachedKey, models::now, system::system_restricted,
 };
 use uuid::Uuid;
 
@@ -71,16 +69,34 @@ pub(crate) fn parses_true(value: &str) -> bool {
     matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
-/// An authenticated request: the key, its user and the subject decisions are made for.
+/// An authenticated request: the validated key (its user, organizations and the subject
+/// decisions are made for, shared with the authentication cache) and where the token
+/// was found. Derefs to the [`CachedKey`], so `auth.key`, `auth.user`, `auth.subject`.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub key: ApiKey,
-    /// The key's user, from the same row (no password hash).
-    pub user: User,
-    /// The user's organizations, oldest membership first.
-    pub organization_ids: Vec<Uuid>,
+    pub entry: Arc<CachedKey>,
     pub source: TokenSource,
-    pub subject: Subject,
+}
+
+impl std::ops::Deref for Authenticated {
+    type Target = CachedKey;
+
+    fn deref(&self) -> &CachedKey {
+        &self.entry
+    }
+}
+
+impl Authenticated {
+    /// A private copy to change for this request only (rare paths: a dormant user
+    /// reactivated, a recorder attached); the cached entry is never modified.
+    fn edit(&self, change: impl FnOnce(&mut CachedKey)) -> Arc<Authenticated> {
+        let mut entry = (*self.entry).clone();
+        change(&mut entry);
+        Arc::new(Authenticated {
+            entry: Arc::new(entry),
+            source: self.source,
+        })
+    }
 }
 
 /// The request's actor, attached by [`require_api_key`].
@@ -294,15 +310,18 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         return Err(invalid());
     }
     let system = system_restricted();
-    let row = match state.store.api_key_for_auth(system, id).await {
-        Ok(Some(row)) => row,
+    let entry = match state.store.authenticate_key(system, id).await {
+        Ok(Some(entry)) => entry,
         Ok(None) => return Err(invalid()),
         Err(StoreError::Unavailable(e)) => return Err(ApiError::unavailable().with_cause(e)),
+        Err(e @ StoreError::Corrupt(_)) => {
+            return Err(ApiError::internal("Internal error fetching user's roles.").with_cause(e));
+        }
         Err(e) => {
             return Err(ApiError::internal("Internal error fetching API key by id.").with_cause(e));
         }
     };
-    if !token::secret_matches(secret, &row.key.hashed_secret) {
+    if !token::secret_matches(secret, &entry.key.hashed_secret) {
         return Err(unauthorized(
             state,
             req.mcp,
@@ -312,10 +331,10 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         ));
     }
     let now = now();
-    if row.key.expires_at <= now {
+    if entry.key.expires_at <= now {
         let detail = format!(
             "API key expired at {}.",
-            go_quote(&go_time_string(row.key.expires_at))
+            go_quote(&go_time_string(entry.key.expires_at))
         );
         return Err(unauthorized(
             state,
@@ -327,8 +346,8 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
     }
     // RFC 8707 / decisions.md 25: an OAuth2 access token is valid only at its audience.
     // Checked before any write, so a rejected token never slides or records use.
-    if row.key.login_type == "oauth2_provider_app" {
-        let valid_here = match row.oauth2_audience.as_deref() {
+    if entry.key.login_type == "oauth2_provider_app" {
+        let valid_here = match entry.oauth2_audience.as_deref() {
             None => false,
             Some(aud) if aud == state.mcp_audience => req.mcp,
             Some(_) => true,
@@ -343,135 +362,62 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
             ));
         }
     }
-    let row = bookkeeping(state, row, now, &req.ip).await?;
-    let (subject, organization_ids) = subject_for(&row)
-        .map_err(|e| ApiError::internal("Internal error fetching user's roles.").with_cause(e))?;
+    let entry = bookkeeping(state, entry, now, &req.ip).await?;
     Ok(Outcome::Authenticated(Arc::new(Authenticated {
-        user: row.user(),
-        organization_ids,
-        key: row.key,
+        entry,
         source: *source,
-        subject,
     })))
 }
 
 /// The hourly `last_used` / sliding-expiry write (spec/auth.md §1.5; decisions.md 5:
-/// `token` and OAuth2 keys keep a fixed expiry).
+/// `token` and OAuth2 keys keep a fixed expiry). The common case (nothing to write)
+/// hands the cached entry back untouched.
 async fn bookkeeping(
     state: &AuthState,
-    mut row: AuthRow,
+    entry: Arc<CachedKey>,
     now: DateTime<Utc>,
     ip: &str,
-) -> Result<AuthRow, ApiError> {
+) -> Result<Arc<CachedKey>, ApiError> {
     let hour = TimeDelta::hours(1);
-    let mut changed = false;
-    if now - row.key.last_used > hour {
-        row.key.last_used = now;
-        row.key.ip_address = ip.to_owned();
-        changed = true;
-    }
+    let key = &entry.key;
+    let stale_use = now - key.last_used > hour;
     let slides = !state.disable_session_expiry_refresh
-        && !matches!(row.key.login_type.as_str(), "token" | "oauth2_provider_app");
-    if slides {
-        // Stored lifetimes are bounded at creation; `try_` keeps a corrupt row from
-        // panicking the request.
-        let lifetime =
-            TimeDelta::try_seconds(row.key.lifetime_seconds).unwrap_or(TimeDelta::zero());
-        if row.key.expires_at - now <= lifetime - hour {
-            row.key.expires_at = now
-                .checked_add_signed(lifetime)
-                .unwrap_or(row.key.expires_at);
-            changed = true;
-        }
+        && !matches!(key.login_type.as_str(), "token" | "oauth2_provider_app");
+    // Stored lifetimes are bounded at creation; `try_` keeps a corrupt row from
+    // panicking the request.
+    let lifetime = TimeDelta::try_seconds(key.lifetime_seconds).unwrap_or(TimeDelta::zero());
+    let slide = slides && key.expires_at - now <= lifetime - hour;
+    if !stale_use && !slide {
+        return Ok(entry);
     }
-    if changed {
-        row.user_last_seen_at = now;
-        row.user_updated_at = now;
-        state
-            .store
-            .record_api_key_use(
-                system_restricted(),
-                &row.key,
-                row.key.last_used,
-                row.key.expires_at,
-                &row.key.ip_address,
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
-                e => ApiError::internal("API key couldn't update.").with_cause(e),
-            })?;
+    let mut updated = (*entry).clone();
+    if stale_use {
+        updated.key.last_used = now;
+        updated.key.ip_address = ip.to_owned();
     }
-    Ok(row)
-}
-
-/// Builds the user's subject with the key's effective scope (spec/auth.md §1.6, §2.2,
-/// §3.4), and the user's organizations in membership order.
-fn subject_for(row: &AuthRow) -> Result<(Subject, Vec<Uuid>), String> {
-    let names = row
-        .key
-        .scopes
-        .iter()
-        .map(|s| ScopeName::parse(s).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let allow_list = AllowList::parse(&row.key.allow_list).map_err(|e| e.to_string())?;
-    let scope = Arc::new(Scope::from_key(&names, &allow_list));
-    user_subject(
-        UserRow {
-            id: row.key.user_id,
-            username: &row.username,
-            site_roles: &row.rbac_roles,
-            memberships: &row.memberships,
-            group_ids: &row.group_ids,
-            service_account: row.is_service_account,
-        },
-        scope,
-    )
-}
-
-/// The parts of a row that make a user's subject (spec/auth.md §1.6).
-pub(crate) struct UserRow<'a> {
-    pub id: Uuid,
-    pub username: &'a str,
-    pub site_roles: &'a [String],
-    /// JSON from the store's membership aggregate.
-    pub memberships: &'a str,
-    /// JSON array of group ids.
-    pub group_ids: &'a str,
-    pub service_account: bool,
-}
-
-/// A user's subject with `scope`, and their organizations in membership order. Shared by
-/// API-key and agent authentication: an agent acts as its workspace's owner.
-pub(crate) fn user_subject(
-    row: UserRow<'_>,
-    scope: Arc<Scope>,
-) -> Result<(Subject, Vec<Uuid>), String> {
-    let mut memberships: Vec<MembershipJson> =
-        serde_json::from_str(row.memberships).map_err(|e| format!("memberships: {e}"))?;
-    memberships.sort_by(|a, b| a.joined.cmp(&b.joined).then(a.org.cmp(&b.org)));
-    let organization_ids = memberships.iter().map(|m| m.org).collect();
-    let memberships: Vec<Membership> = memberships
-        .into_iter()
-        .map(|m| Membership {
-            org: m.org,
-            roles: m.roles,
-            default_roles: m.defaults,
-            service_account: row.service_account,
-        })
-        .collect();
-    let groups: Vec<Uuid> =
-        serde_json::from_str(row.group_ids).map_err(|e| format!("groups: {e}"))?;
-    let subject = Subject::for_user(
-        row.id,
-        row.username.to_owned(),
-        row.site_roles,
-        &memberships,
-        groups,
-        scope,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok((subject, organization_ids))
+    if slide {
+        updated.key.expires_at = now
+            .checked_add_signed(lifetime)
+            .unwrap_or(updated.key.expires_at);
+    }
+    updated.user.last_seen_at = now;
+    updated.user.updated_at = now;
+    // The store drops the cached entry once this commits; the next request refills it.
+    state
+        .store
+        .record_api_key_use(
+            system_restricted(),
+            &updated.key,
+            updated.key.last_used,
+            updated.key.expires_at,
+            &updated.key.ip_address,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Unavailable(e) => ApiError::unavailable().with_cause(e),
+            e => ApiError::internal("API key couldn't update.").with_cause(e),
+        })?;
+    Ok(Arc::new(updated))
 }
 
 /// Resolves the credential once per request and stores the result; never rejects.
@@ -523,11 +469,7 @@ pub async fn require_api_key(
             .update_user_status(system_restricted(), auth.key.user_id, "active")
             .await
         {
-            Ok(_) => {
-                let mut active = (*auth).clone();
-                active.user.status = "active".to_owned();
-                Arc::new(active)
-            }
+            Ok(_) => auth.edit(|entry| entry.user.status = "active".to_owned()),
             Err(StoreError::Unavailable(e)) => {
                 return ApiError::unavailable().with_cause(e).into_response();
             }
@@ -565,9 +507,8 @@ pub async fn require_api_key(
     };
     let (auth, recorder) = if record {
         let recorder = Arc::new(gatehouse_rbac::recorder::AuthzRecorder::new());
-        let mut recorded = (*auth).clone();
-        recorded.subject.recorder = Some(recorder.clone());
-        (Arc::new(recorded), Some(recorder))
+        let recorded = auth.edit(|entry| entry.subject.recorder = Some(recorder.clone()));
+        (recorded, Some(recorder))
     } else {
         (auth, None)
     };

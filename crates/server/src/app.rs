@@ -159,6 +159,14 @@ impl AppState {
         };
         let store = Store::new(db).with_cipher(cipher);
         store.migrate().await?;
+        // PostgreSQL: the authentication cache is live only while this runs.
+        if let Some(listener) = store.auth_cache_listener() {
+            use tracing::Instrument as _;
+            tokio::spawn(listener.instrument(tracing::info_span!(
+                "auth_cache_listener",
+                service = "auth-cache"
+            )));
+        }
         let default_org = store
             .ensure_default_organization(system_restricted())
             .await?;

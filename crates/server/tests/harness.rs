@@ -117,7 +117,34 @@ impl TestApp {
             .expect("connect to test schema");
         let mut app = TestApp::with_db(db, config).await;
         app.postgres = Some((url, schema));
+        app.wait_for_auth_cache().await;
         Some(app)
+    }
+
+    /// A second Gatehouse replica on this app's PostgreSQL schema: its own pools, cache
+    /// and listener, sharing only the database. `None` on SQLite.
+    pub async fn replica(&self) -> Option<TestApp> {
+        let (url, schema) = self.postgres.as_ref()?;
+        let db = Db::postgres(url, Some(schema))
+            .await
+            .expect("connect the replica");
+        let mut replica = TestApp::with_db(db, config()).await;
+        replica.postgres = Some((url.clone(), schema.clone()));
+        replica.wait_for_auth_cache().await;
+        Some(replica)
+    }
+
+    /// On PostgreSQL the authentication cache goes live once its listener has
+    /// subscribed; tests start from that state so query counts do not depend on timing.
+    pub async fn wait_for_auth_cache(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.state.store.auth_cache().is_enabled() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the auth cache listener did not subscribe"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     async fn with_db(db: Db, config: ServerConfig) -> TestApp {
@@ -243,11 +270,13 @@ impl TestApp {
                 .map(|r| r.rows_affected()),
         };
         assert_eq!(done.unwrap(), 1);
+        // A change behind the store's back: drop what the cache built from the old row.
+        self.state.store.auth_cache().invalidate_all();
     }
 
     /// Runs a statement that binds one timestamp (`$1`), to stage time-dependent cases.
     pub async fn exec_at(&self, sql: &'static str, at: DateTime<Utc>) -> u64 {
-        match self.state.store.db() {
+        let done = match self.state.store.db() {
             Db::Sqlite { write, .. } => sqlx::query(sql)
                 .bind(at)
                 .execute(write)
@@ -259,7 +288,9 @@ impl TestApp {
                 .await
                 .map(|r| r.rows_affected()),
         }
-        .unwrap()
+        .unwrap();
+        self.state.store.auth_cache().invalidate_all();
+        done
     }
 
     /// A `SELECT COUNT(*) …` straight from the database.

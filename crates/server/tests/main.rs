@@ -9,6 +9,7 @@
 mod aibridge;
 mod apikeys;
 mod auth;
+mod auth_cache;
 mod cli;
 mod debug;
 mod dump;

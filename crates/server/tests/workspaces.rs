@@ -595,8 +595,8 @@ async fn agent_routes_cost_one_query(app: TestApp) {
     assert_eq!(res.json()["status"], "connecting");
     assert_eq!(
         store.queries() - before,
-        2,
-        "API-key authentication + {{workspaceagent}}"
+        1,
+        "{{workspaceagent}} only: the used session comes from the authentication cache"
     );
 
     let (_, bob) = app.user_with_roles(&w.owner, "bob", &[]).await;

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth_cache;
 mod authz;
 pub mod crypto;
 pub mod db;
@@ -14,6 +15,7 @@ pub mod file_cache;
 pub mod models;
 pub mod objects;
 pub mod queries;
+pub mod subjects;
 
 pub use db::Db;
 pub use error::{Conflict, Result, StoreError};
@@ -32,15 +34,21 @@ pub struct Store {
     queries: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Encrypts secrets that must be read back (sub-agent tokens).
     cipher: Option<std::sync::Arc<crypto::TokenCipher>>,
+    /// Validated keys and their subjects (see [`auth_cache`]).
+    auth_cache: std::sync::Arc<auth_cache::AuthCache>,
 }
 
 impl Store {
     /// Wraps a connected database; call [`Store::migrate`] before use.
     pub fn new(db: Db) -> Store {
+        // On PostgreSQL the cache stays off until the invalidation listener has
+        // subscribed (see [`Store::auth_cache_listener`]).
+        let cache_live = matches!(db, Db::Sqlite { .. });
         Store {
             db,
             queries: std::sync::Arc::default(),
             cipher: None,
+            auth_cache: std::sync::Arc::new(auth_cache::AuthCache::new(cache_live)),
         }
     }
 
@@ -68,6 +76,35 @@ impl Store {
     /// transaction block counts once. Tests use it to pin round trips on hot paths.
     pub fn queries(&self) -> u64 {
         self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The authentication cache, for tests and for tools that change the database
+    /// behind the store's back.
+    pub fn auth_cache(&self) -> &auth_cache::AuthCache {
+        &self.auth_cache
+    }
+
+    /// On PostgreSQL, the task that keeps this replica's authentication cache in step
+    /// with every replica's changes; the cache serves nothing until it runs. `None` on
+    /// SQLite, where the store's own writes are the only writes.
+    pub fn auth_cache_listener(&self) -> Option<impl std::future::Future<Output = ()> + use<>> {
+        match &self.db {
+            Db::Postgres(pool) => Some(auth_cache::listener::run(
+                pool.clone(),
+                self.auth_cache.clone(),
+            )),
+            Db::Sqlite { .. } => None,
+        }
+    }
+
+    /// Called after a commit that changed `user`'s keys, status, roles or memberships.
+    pub(crate) fn auth_changed(&self, user: uuid::Uuid) {
+        self.auth_cache.invalidate_user(user);
+    }
+
+    /// Called after a commit that changed authentication data of users not known here.
+    pub(crate) fn auth_changed_all(&self) {
+        self.auth_cache.invalidate_all();
     }
 
     #[inline]

@@ -1,6 +1,8 @@
 //! API keys: creation, the authentication lookup, the hourly usage write, and the
 //! token-management queries.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use gatehouse_rbac::{Action, Object, Subject};
 use sqlx::types::Json;
@@ -11,10 +13,12 @@ use super::subject_sql::{
 };
 use crate::{
     Store,
+    auth_cache::CachedKey,
     authz::{allowed, check, check_or_hide},
     db::on_db,
     error::{Result, StoreError},
     models::{ApiKey, ApiKeyWithOwner, AuthRow, NewApiKey, epoch, now},
+    subjects::key_subject,
 };
 
 macro_rules! key_columns {
@@ -119,6 +123,35 @@ impl Store {
         }
     }
 
+    /// The authentication lookup through the cache: a hit costs no database call; a miss
+    /// reads [`Store::api_key_for_auth`] and builds the subject once. `Ok(None)` when no
+    /// key has this id. The caller still checks the secret, expiry and audience.
+    pub async fn authenticate_key(
+        &self,
+        subject: &Subject,
+        id: &str,
+    ) -> Result<Option<Arc<CachedKey>>> {
+        if let Some(hit) = self.auth_cache.get(id) {
+            check(subject, Action::Read, &Object::api_key(hit.key.user_id))?;
+            return Ok(Some(hit));
+        }
+        let ticket = self.auth_cache.ticket();
+        let Some(row) = self.api_key_for_auth(subject, id).await? else {
+            return Ok(None);
+        };
+        let (key_subject, organization_ids) =
+            key_subject(&row).map_err(|e| StoreError::Corrupt(format!("user's roles: {e}")))?;
+        let entry = Arc::new(CachedKey {
+            user: row.user(),
+            organization_ids,
+            subject: key_subject,
+            oauth2_audience: row.oauth2_audience,
+            key: row.key,
+        });
+        self.auth_cache.insert(ticket, entry.clone());
+        Ok(Some(entry))
+    }
+
     /// The hourly bookkeeping write: key usage and expiry, and the user's `last_seen_at`,
     /// in one transaction.
     pub async fn record_api_key_use(
@@ -151,6 +184,7 @@ impl Store {
                 .await?;
             tx.commit().await?;
         });
+        self.auth_changed(key.user_id);
         Ok(())
     }
 
@@ -232,8 +266,9 @@ impl Store {
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
-        })?;
-        if done == 0 {
+        });
+        self.auth_changed(key.user_id);
+        if done? == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
@@ -247,14 +282,15 @@ impl Store {
         if key.expires_at <= now {
             return Ok(());
         }
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("UPDATE api_keys SET expires_at = $2, updated_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now)
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
-        Ok(())
+        });
+        self.auth_changed(key.user_id);
+        Ok(done?)
     }
 }

@@ -163,6 +163,7 @@ impl Store {
             .await?;
             tx.commit().await?;
         });
+        self.auth_changed(creator);
         self.organization_by_id(crate::system::system_restricted(), new.id)
             .await
     }
@@ -250,6 +251,7 @@ impl Store {
             .await?;
             tx.commit().await?;
         });
+        self.auth_changed(user);
         self.member_unchecked(org, user).await
     }
 
@@ -281,6 +283,7 @@ impl Store {
             tx.commit().await?;
             done.rows_affected()
         });
+        self.auth_changed(user);
         if removed == 0 {
             return Err(StoreError::NotFound);
         }
@@ -300,7 +303,7 @@ impl Store {
         let current = self.member_unchecked(org, user).await?;
         check_role_change(subject, &current.roles, &roles, Some(org))?;
         let now = now();
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("UPDATE organization_members SET roles = $3, updated_at = $4 WHERE organization_id = $1 AND user_id = $2")
                 .bind(org)
                 .bind(user)
@@ -309,7 +312,9 @@ impl Store {
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
+        });
+        self.auth_changed(user);
+        done?;
         self.member_unchecked(org, user).await
     }
 
@@ -323,7 +328,7 @@ impl Store {
         let current = self.user_by_id(subject, user).await?;
         check_role_change(subject, &current.rbac_roles, &roles, None)?;
         let now = now();
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("UPDATE users SET rbac_roles = $2, updated_at = $3 WHERE id = $1")
                 .bind(user)
                 .bind(Json(&roles))
@@ -331,7 +336,9 @@ impl Store {
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
+        });
+        self.auth_changed(user);
+        done?;
         self.user_by_id_unchecked(user).await
     }
 }

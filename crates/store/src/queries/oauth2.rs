@@ -273,14 +273,16 @@ impl Store {
     pub async fn delete_oauth2_app(&self, subject: &Subject, id: Uuid) -> Result<()> {
         self.oauth2_app(subject, id).await?;
         check_or_hide(subject, Action::Delete, &app_object(id))?;
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("DELETE FROM oauth2_provider_apps WHERE id = $1")
                 .bind(id)
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
-        Ok(())
+        });
+        // Every user's tokens from this app died with it.
+        self.auth_changed_all();
+        Ok(done?)
     }
 
     pub async fn insert_oauth2_secret(
@@ -384,14 +386,15 @@ impl Store {
         secret: &OAuth2AppSecret,
     ) -> Result<()> {
         check(subject, Action::Delete, &secret_object(secret.app_id))?;
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("DELETE FROM oauth2_provider_app_secrets WHERE id = $1")
                 .bind(secret.id)
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
-        Ok(())
+        });
+        self.auth_changed_all();
+        Ok(done?)
     }
 
     /// Records that a secret authenticated a client (at most the bookkeeping the
@@ -535,14 +538,15 @@ impl Store {
         grant_id: Uuid,
     ) -> Result<()> {
         check(subject, Action::Delete, &code_token_object(user_id))?;
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("DELETE FROM oauth2_provider_grants WHERE id = $1")
                 .bind(grant_id)
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
-        Ok(())
+        });
+        self.auth_changed(user_id);
+        Ok(done?)
     }
 
     /// A user withdraws an app: every grant and code of (app, user) goes.
@@ -567,6 +571,7 @@ impl Store {
                 .await?;
             tx.commit().await?;
         });
+        self.auth_changed(user_id);
         Ok(())
     }
 
@@ -643,6 +648,7 @@ impl Store {
             insert_key_and_token!(tx, key, token, old.grant_id, now);
             tx.commit().await?;
         });
+        self.auth_changed(old.user_id);
         Ok(true)
     }
 

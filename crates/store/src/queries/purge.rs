@@ -108,6 +108,9 @@ impl Store {
             sqlx::query(empty_grants).execute(&mut *tx).await?;
             tx.commit().await?;
         });
+        if purged.expired_api_keys > 0 || purged.oauth2_tokens > 0 {
+            self.auth_changed_all();
+        }
         Ok(Some(purged))
     }
 }

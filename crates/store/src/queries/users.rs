@@ -231,8 +231,9 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
-        })?;
-        if done == 0 {
+        });
+        self.auth_changed(id);
+        if done? == 0 {
             return Err(StoreError::NotFound);
         }
         self.user_by_id_unchecked(id).await
@@ -262,6 +263,7 @@ impl Store {
             }
             tx.commit().await?;
         });
+        self.auth_changed(id);
         Ok(())
     }
 
@@ -293,14 +295,16 @@ impl Store {
     pub async fn touch_user_last_seen(&self, subject: &Subject, user_id: Uuid) -> Result<()> {
         check(subject, Action::Update, &Object::user(user_id))?;
         let now = now();
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query("UPDATE users SET last_seen_at = $2, updated_at = $2 WHERE id = $1")
                 .bind(user_id)
                 .bind(now)
                 .execute(pool)
                 .await
                 .map(|_| ())
-        })?;
-        Ok(())
+        });
+        // The cached user carries `last_seen_at`.
+        self.auth_changed(user_id);
+        Ok(done?)
     }
 }

@@ -1,0 +1,284 @@
+//! The authentication cache (#8): a used key is served from memory, and every change to
+//! what it was built from — revocation, expiry, suspension, a role or
+//! membership change — is refused on the very next request, on one replica (both
+//! backends) and across two replicas sharing PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    harness::{OWNER_PASSWORD, TestApp},
+    on_both_backends,
+};
+
+on_both_backends!(
+    a_used_key_costs_no_query,
+    a_revoked_key_is_refused_on_the_next_request,
+    an_expired_key_is_refused_on_the_next_request,
+    a_suspended_user_is_refused_on_the_next_request,
+    a_removed_role_is_gone_on_the_next_request,
+    a_removed_membership_is_gone_on_the_next_request,
+);
+
+fn key_id(token: &str) -> &str {
+    token.split('-').next().unwrap()
+}
+
+/// Uses `token` until it is served from the cache, and proves it: `users/me` costs no
+/// database call. The first use is recorded (a write that drops the entry), and on
+/// PostgreSQL that write's notification comes back a moment later and drops the refill
+/// once more, so it takes a few requests.
+async fn warm(app: &TestApp, token: &str) {
+    for _ in 0..200 {
+        let before = app.state.store.queries();
+        let res = app.get("/api/v2/users/me").token(token).send().await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        if app.state.store.queries() == before {
+            assert!(app.state.store.auth_cache().get(key_id(token)).is_some());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("a used key is never answered from the cache");
+}
+
+async fn a_used_key_costs_no_query(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    warm(&app, &owner).await;
+    // A wrong secret for a cached id is still refused: the cache holds the hash.
+    let forged = format!("{}-{}", key_id(&owner), "A".repeat(22));
+    let res = app.get("/api/v2/users/me").token(&forged).send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.json()["detail"], "API key secret is invalid.");
+}
+
+async fn a_revoked_key_is_refused_on_the_next_request(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let token = app.token(&owner, json!({"token_name": "ci"})).await;
+    warm(&app, &token).await;
+    let res = app
+        .delete(&format!("/api/v2/users/me/keys/{}", key_id(&token)))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    let res = app.get("/api/v2/users/me").token(&token).send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.json()["detail"], "API key is invalid.");
+}
+
+async fn an_expired_key_is_refused_on_the_next_request(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let token = app.token(&owner, json!({"token_name": "ci"})).await;
+    warm(&app, &token).await;
+    let res = app
+        .put(&format!("/api/v2/users/me/keys/{}/expire", key_id(&token)))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    let res = app.get("/api/v2/users/me").token(&token).send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        res.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("API key expired at"),
+        "{}",
+        res.text()
+    );
+}
+
+async fn a_suspended_user_is_refused_on_the_next_request(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (bob_id, bob) = app.user_with_roles(&owner, "bob", &[]).await;
+    warm(&app, &bob).await;
+    let res = app
+        .put(&format!("/api/v2/users/{bob_id}/status/suspend"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_suspended(&app, &bob).await;
+    // Reactivated, the same key works again (a fresh fill, not a stale refusal).
+    let res = app
+        .put(&format!("/api/v2/users/{bob_id}/status/activate"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app.get("/api/v2/users/me").token(&bob).send().await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+async fn assert_suspended(app: &TestApp, token: &str) {
+    let res = app.get("/api/v2/users/me").token(token).send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(
+        res.json()["message"],
+        "User is not active (status = \"suspended\"). Contact an admin to reactivate your account."
+    );
+}
+
+/// A user-admin may create users; the moment the role is taken away, they may not.
+async fn create_user(app: &TestApp, token: &str) -> StatusCode {
+    let name = format!("u{}", &Uuid::new_v4().simple().to_string()[..8]);
+    app.post("/api/v2/users")
+        .token(token)
+        .json(&json!({
+            "email": format!("{name}@example.com"),
+            "username": name,
+            "password": OWNER_PASSWORD,
+            "organization_ids": [app.state.default_org.id],
+        }))
+        .send()
+        .await
+        .status
+}
+
+async fn a_removed_role_is_gone_on_the_next_request(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (carol_id, carol) = app.user_with_roles(&owner, "carol", &["user-admin"]).await;
+    warm(&app, &carol).await;
+    assert_eq!(create_user(&app, &carol).await, StatusCode::CREATED);
+    let res = app
+        .put(&format!("/api/v2/users/{carol_id}/roles"))
+        .token(&owner)
+        .json(&json!({"roles": []}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(create_user(&app, &carol).await, StatusCode::FORBIDDEN);
+}
+
+async fn a_removed_membership_is_gone_on_the_next_request(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (bob_id, bob) = app.user_with_roles(&owner, "bob", &[]).await;
+    let res = app
+        .post("/api/v2/organizations")
+        .token(&owner)
+        .json(&json!({"name": "acme"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let res = app
+        .post(&format!("/api/v2/organizations/acme/members/{bob_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    warm(&app, &bob).await;
+    let res = app
+        .get("/api/v2/organizations/acme")
+        .token(&bob)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let res = app
+        .delete(&format!("/api/v2/organizations/acme/members/{bob_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    let res = app
+        .get("/api/v2/organizations/acme")
+        .token(&bob)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+}
+
+/// Waits until `replica` has dropped its entry for `token` on a notification from the
+/// database, and returns how long that took.
+async fn propagation(replica: &TestApp, token: &str, since: Instant) -> Duration {
+    let deadline = since + Duration::from_secs(5);
+    while replica
+        .state
+        .store
+        .auth_cache()
+        .get(key_id(token))
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the change never reached the other replica"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    since.elapsed()
+}
+
+/// Two replicas on one PostgreSQL database: a change made through either one (or
+/// behind both, in SQL) reaches the other's cache, and the other's very next request
+/// is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_reach_every_replica_sharing_postgres() {
+    let Some(a) = TestApp::postgres().await else {
+        return;
+    };
+    let b = a.replica().await.unwrap();
+    let (_, owner) = a.first_user().await;
+
+    // Revocation on A.
+    let token = a.token(&owner, json!({"token_name": "ci"})).await;
+    warm(&b, &token).await;
+    let changed = Instant::now();
+    let res = a
+        .delete(&format!("/api/v2/users/me/keys/{}", key_id(&token)))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    let took = propagation(&b, &token, changed).await;
+    let res = b.get("/api/v2/users/me").token(&token).send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    eprintln!("revocation reached the other replica in {took:?}");
+
+    // Suspension on A.
+    let (bob_id, bob) = a.user_with_roles(&owner, "bob", &[]).await;
+    warm(&b, &bob).await;
+    let changed = Instant::now();
+    let res = a
+        .put(&format!("/api/v2/users/{bob_id}/status/suspend"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    propagation(&b, &bob, changed).await;
+    assert_suspended(&b, &bob).await;
+
+    // A role change on B reaches A.
+    let (carol_id, carol) = a.user_with_roles(&owner, "carol", &["user-admin"]).await;
+    warm(&a, &carol).await;
+    assert_eq!(create_user(&a, &carol).await, StatusCode::CREATED);
+    let changed = Instant::now();
+    let res = b
+        .put(&format!("/api/v2/users/{carol_id}/roles"))
+        .token(&owner)
+        .json(&json!({"roles": []}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    propagation(&a, &carol, changed).await;
+    assert_eq!(create_user(&a, &carol).await, StatusCode::FORBIDDEN);
+
+    // A change no replica made (an operator's SQL) reaches both.
+    let (_, dave) = a.user_with_roles(&owner, "dave", &[]).await;
+    warm(&a, &dave).await;
+    warm(&b, &dave).await;
+    let changed = Instant::now();
+    let gatehouse_store::Db::Postgres(pool) = a.state.store.db() else {
+        unreachable!("a PostgreSQL app")
+    };
+    sqlx::query("UPDATE users SET status = 'suspended' WHERE username = 'dave'")
+        .execute(pool)
+        .await
+        .unwrap();
+    propagation(&a, &dave, changed).await;
+    propagation(&b, &dave, changed).await;
+    assert_suspended(&a, &dave).await;
+    assert_suspended(&b, &dave).await;
+}

@@ -1,0 +1,305 @@
+//! The in-process cache of validated API keys and their subjects (the hot path's answer
+//! to "one round trip is still one too many").
+//!
+//! Correctness never rests on a time-to-live:
+//! - every store method that changes what an entry was built from (the key, its user's
+//!   status, roles, memberships or groups, the OAuth2 grant behind a token) drops the
+//!   user's entries *after* its transaction commits, so this replica refuses a revoked
+//!   key on the very next request;
+//! - on PostgreSQL, triggers `NOTIFY` every replica of the same changes ([`listener`]),
+//!   and a replica whose listener is not known to be live serves nothing from the cache;
+//! - a fill that raced an invalidation is discarded: fills carry the epoch they started
+//!   in, and every invalidation moves the epoch forward under the same lock.
+//!
+//! A key's own expiry is absolute, so it is checked against the clock on every hit.
+
+pub mod listener;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+use gatehouse_rbac::Subject;
+use uuid::Uuid;
+
+use crate::models::{ApiKey, User};
+
+/// Bounded so a flood of distinct valid keys cannot grow memory without limit; when full
+/// the cache starts over (a refill costs one query per key).
+const DEFAULT_CAPACITY: usize = 65_536;
+
+/// A validated key with everything a request needs, built once per fill.
+#[derive(Debug, Clone)]
+pub struct CachedKey {
+    pub key: ApiKey,
+    /// The key's user, from the same row (no password hash).
+    pub user: User,
+    /// The user's organizations, oldest membership first.
+    pub organization_ids: Vec<Uuid>,
+    /// The user's subject with the key's effective scope.
+    pub subject: Subject,
+    /// For an OAuth2 access token, its grant's RFC 8707 resource (`""` = the deployment
+    /// root); `None` when no token row points at the key.
+    pub oauth2_audience: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_key: HashMap<Box<str>, Arc<CachedKey>>,
+    by_user: HashMap<Uuid, Vec<Box<str>>>,
+}
+
+/// The cache. Cheap to share: the store holds it behind an `Arc`.
+#[derive(Debug)]
+pub struct AuthCache {
+    entries: RwLock<Entries>,
+    /// Moves forward on every invalidation, always while the write lock is held.
+    epoch: AtomicU64,
+    /// Whether hits may be served and fills kept. Off on PostgreSQL until the listener
+    /// has subscribed, and again whenever it is not known to be live.
+    enabled: AtomicBool,
+    capacity: usize,
+    invalidations: AtomicU64,
+}
+
+/// What a fill must hand back to [`AuthCache::insert`]: the epoch it started in.
+#[derive(Debug, Clone, Copy)]
+pub struct FillTicket(u64);
+
+impl AuthCache {
+    pub fn new(enabled: bool) -> AuthCache {
+        AuthCache::with_capacity(enabled, DEFAULT_CAPACITY)
+    }
+
+    pub fn with_capacity(enabled: bool, capacity: usize) -> AuthCache {
+        AuthCache {
+            entries: RwLock::default(),
+            epoch: AtomicU64::new(0),
+            enabled: AtomicBool::new(enabled),
+            capacity: capacity.max(1),
+            invalidations: AtomicU64::new(0),
+        }
+    }
+
+    // A panic while holding the lock cannot leave the maps half-updated in a way that
+    // matters (every entry is self-contained), so a poisoned lock is used as is.
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
+        self.entries.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
+        self.entries.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// The entry for a key id, if cached and the cache is live.
+    #[inline]
+    pub fn get(&self, key_id: &str) -> Option<Arc<CachedKey>> {
+        if !self.is_enabled() {
+            return None;
+        }
+        self.read().by_key.get(key_id).cloned()
+    }
+
+    /// Call before reading the rows a fill is built from.
+    pub fn ticket(&self) -> FillTicket {
+        FillTicket(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Keeps a fill unless an invalidation happened since its ticket was taken (the rows
+    /// it read may predate that change) or the cache is not live.
+    pub fn insert(&self, ticket: FillTicket, entry: Arc<CachedKey>) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut entries = self.write();
+        if self.epoch.load(Ordering::Acquire) != ticket.0 || !self.is_enabled() {
+            return;
+        }
+        if entries.by_key.len() >= self.capacity {
+            *entries = Entries::default();
+        }
+        let user = entry.key.user_id;
+        let id: Box<str> = entry.key.id.as_str().into();
+        if entries.by_key.insert(id.clone(), entry).is_none() {
+            entries.by_user.entry(user).or_default().push(id);
+        }
+    }
+
+    /// Drops every entry of `user` (their keys, roles, memberships or status changed).
+    pub fn invalidate_user(&self, user: Uuid) {
+        let mut entries = self.write();
+        self.bump();
+        if let Some(ids) = entries.by_user.remove(&user) {
+            for id in ids {
+                entries.by_key.remove(&id);
+            }
+        }
+    }
+
+    /// Drops everything (a change whose users are not known, or a missed notification).
+    pub fn invalidate_all(&self) {
+        let mut entries = self.write();
+        self.bump();
+        *entries = Entries::default();
+    }
+
+    /// Stops serving and keeping entries, dropping what is held.
+    pub fn suspend(&self) {
+        let mut entries = self.write();
+        self.enabled.store(false, Ordering::Release);
+        self.bump();
+        *entries = Entries::default();
+    }
+
+    /// Starts serving again, from empty.
+    pub fn resume(&self) {
+        let mut entries = self.write();
+        self.bump();
+        *entries = Entries::default();
+        self.enabled.store(true, Ordering::Release);
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many invalidations this cache has seen (tests and metrics).
+    pub fn invalidations(&self) -> u64 {
+        self.invalidations.load(Ordering::Relaxed)
+    }
+
+    /// How many keys are cached.
+    pub fn len(&self) -> usize {
+        self.read().by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use gatehouse_rbac::{Scope, Subject};
+    use sqlx::types::Json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn entry(id: &str, user: Uuid) -> Arc<CachedKey> {
+        let now = Utc::now();
+        Arc::new(CachedKey {
+            key: ApiKey {
+                id: id.to_owned(),
+                hashed_secret: vec![0; 32],
+                user_id: user,
+                last_used: now,
+                expires_at: now,
+                created_at: now,
+                updated_at: now,
+                login_type: "password".to_owned(),
+                lifetime_seconds: 60,
+                ip_address: String::new(),
+                token_name: String::new(),
+                scopes: Json(vec![]),
+                allow_list: Json(vec![]),
+            },
+            user: User {
+                id: user,
+                email: String::new(),
+                username: "u".to_owned(),
+                name: String::new(),
+                avatar_url: String::new(),
+                hashed_password: vec![],
+                created_at: now,
+                updated_at: now,
+                status: "active".to_owned(),
+                rbac_roles: Json(vec![]),
+                login_type: "password".to_owned(),
+                deleted: false,
+                last_seen_at: now,
+                is_system: false,
+                is_service_account: false,
+            },
+            organization_ids: vec![],
+            subject: Subject::for_user(
+                user,
+                "u".to_owned(),
+                &[],
+                &[],
+                vec![],
+                Arc::new(Scope::all()),
+            )
+            .unwrap(),
+            oauth2_audience: None,
+        })
+    }
+
+    #[test]
+    fn a_fill_that_raced_an_invalidation_is_discarded() {
+        let cache = AuthCache::new(true);
+        let user = Uuid::new_v4();
+        let ticket = cache.ticket();
+        cache.invalidate_user(Uuid::new_v4());
+        cache.insert(ticket, entry("aaaaaaaaaa", user));
+        assert!(cache.get("aaaaaaaaaa").is_none());
+        let ticket = cache.ticket();
+        cache.insert(ticket, entry("aaaaaaaaaa", user));
+        assert!(cache.get("aaaaaaaaaa").is_some());
+    }
+
+    #[test]
+    fn invalidating_a_user_drops_only_their_keys() {
+        let cache = AuthCache::new(true);
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        for (id, user) in [
+            ("a1a1a1a1a1", alice),
+            ("a2a2a2a2a2", alice),
+            ("b1b1b1b1b1", bob),
+        ] {
+            cache.insert(cache.ticket(), entry(id, user));
+        }
+        cache.invalidate_user(alice);
+        assert!(cache.get("a1a1a1a1a1").is_none());
+        assert!(cache.get("a2a2a2a2a2").is_none());
+        assert!(cache.get("b1b1b1b1b1").is_some());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_suspended_cache_serves_and_keeps_nothing() {
+        let cache = AuthCache::new(true);
+        let user = Uuid::new_v4();
+        cache.insert(cache.ticket(), entry("aaaaaaaaaa", user));
+        cache.suspend();
+        assert!(cache.get("aaaaaaaaaa").is_none());
+        cache.insert(cache.ticket(), entry("aaaaaaaaaa", user));
+        assert!(cache.is_empty());
+        cache.resume();
+        assert!(cache.get("aaaaaaaaaa").is_none());
+        cache.insert(cache.ticket(), entry("aaaaaaaaaa", user));
+        assert!(cache.get("aaaaaaaaaa").is_some());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let cache = AuthCache::with_capacity(true, 4);
+        for i in 0..10 {
+            cache.insert(cache.ticket(), entry(&format!("{i:010}"), Uuid::new_v4()));
+            assert!(cache.len() <= 4);
+        }
+        assert!(cache.get("0000000009").is_some());
+    }
+}
