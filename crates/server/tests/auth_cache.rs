@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    harness::{OWNER_PASSWORD, TestApp},
+    harness::{OWNER_PASSWORD, TestApp, TestResponse},
     on_both_backends,
 };
 
@@ -23,6 +23,18 @@ on_both_backends!(
     a_removed_membership_is_gone_on_the_next_request,
 );
 
+async fn me(app: &TestApp, token: &str) -> TestResponse {
+    app.get("/api/v2/users/me").token(token).send().await
+}
+
+/// The owner's session and a fresh API token of theirs, already served from the cache.
+async fn owner_with_used_token(app: &TestApp) -> (String, String) {
+    let (_, owner) = app.first_user().await;
+    let token = app.token(&owner, json!({"token_name": "ci"})).await;
+    warm(app, &token).await;
+    (owner, token)
+}
+
 fn key_id(token: &str) -> &str {
     token.split('-').next().unwrap()
 }
@@ -34,7 +46,7 @@ fn key_id(token: &str) -> &str {
 async fn warm(app: &TestApp, token: &str) {
     for _ in 0..200 {
         let before = app.state.store.queries();
-        let res = app.get("/api/v2/users/me").token(token).send().await;
+        let res = me(app, token).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         if app.state.store.queries() == before {
             assert!(app.state.store.auth_cache().get(key_id(token)).is_some());
@@ -50,37 +62,33 @@ async fn a_used_key_costs_no_query(app: TestApp) {
     warm(&app, &owner).await;
     // A wrong secret for a cached id is still refused: the cache holds the hash.
     let forged = format!("{}-{}", key_id(&owner), "A".repeat(22));
-    let res = app.get("/api/v2/users/me").token(&forged).send().await;
+    let res = me(&app, &forged).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert_eq!(res.json()["detail"], "API key secret is invalid.");
 }
 
 async fn a_revoked_key_is_refused_on_the_next_request(app: TestApp) {
-    let (_, owner) = app.first_user().await;
-    let token = app.token(&owner, json!({"token_name": "ci"})).await;
-    warm(&app, &token).await;
+    let (owner, token) = owner_with_used_token(&app).await;
     let res = app
         .delete(&format!("/api/v2/users/me/keys/{}", key_id(&token)))
         .token(&owner)
         .send()
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
-    let res = app.get("/api/v2/users/me").token(&token).send().await;
+    let res = me(&app, &token).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert_eq!(res.json()["detail"], "API key is invalid.");
 }
 
 async fn an_expired_key_is_refused_on_the_next_request(app: TestApp) {
-    let (_, owner) = app.first_user().await;
-    let token = app.token(&owner, json!({"token_name": "ci"})).await;
-    warm(&app, &token).await;
+    let (owner, token) = owner_with_used_token(&app).await;
     let res = app
         .put(&format!("/api/v2/users/me/keys/{}/expire", key_id(&token)))
         .token(&owner)
         .send()
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
-    let res = app.get("/api/v2/users/me").token(&token).send().await;
+    let res = me(&app, &token).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert!(
         res.json()["detail"]
@@ -110,12 +118,12 @@ async fn a_suspended_user_is_refused_on_the_next_request(app: TestApp) {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let res = app.get("/api/v2/users/me").token(&bob).send().await;
+    let res = me(&app, &bob).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 }
 
 async fn assert_suspended(app: &TestApp, token: &str) {
-    let res = app.get("/api/v2/users/me").token(token).send().await;
+    let res = me(app, token).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
     assert_eq!(
         res.json()["message"],
@@ -233,7 +241,7 @@ async fn changes_reach_every_replica_sharing_postgres() {
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
     let took = propagation(&b, &token, changed).await;
-    let res = b.get("/api/v2/users/me").token(&token).send().await;
+    let res = me(&b, &token).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     eprintln!("revocation reached the other replica in {took:?}");
 

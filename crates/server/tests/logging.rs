@@ -115,16 +115,7 @@ async fn oauth2_secrets_are_never_logged() {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::OK);
-    crate::oauth2::token_request(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
-    )
-    .await;
+    crate::oauth2::refresh_grant(&app, &client_id, &secret, &refresh).await;
     // A client that puts its secret in the URL is refused, and the URL is not logged.
     app.post(&format!("/oauth2/tokens?client_secret={secret}"))
         .send()

@@ -127,6 +127,25 @@ pub async fn exchange(
     .await
 }
 
+/// The refresh-token grant by a confidential client (RFC 6749 §6).
+pub async fn refresh_grant(
+    app: &TestApp,
+    client_id: &str,
+    secret: &str,
+    refresh_token: &str,
+) -> TestResponse {
+    token_request(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ],
+    )
+    .await
+}
+
 async fn me_with_bearer(app: &TestApp, token: &str) -> TestResponse {
     app.get("/api/v2/users/me")
         .header("authorization", &format!("Bearer {token}"))
@@ -163,16 +182,7 @@ async fn full_flow_with_refresh_rotation(app: TestApp) {
     assert_eq!(res.status, StatusCode::OK);
 
     // Refresh rotates both tokens; the old access token dies.
-    let res = token_request(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
-    )
-    .await;
+    let res = refresh_grant(&app, &client_id, &secret, &refresh).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let rotated = res.json();
     let access2 = rotated["access_token"].as_str().unwrap().to_owned();
@@ -201,29 +211,17 @@ async fn full_flow_with_refresh_rotation(app: TestApp) {
     assert_eq!(me_with_bearer(&app, &access2).await.status, StatusCode::OK);
 
     // RFC 9700 §4.14.2: the rotated-out refresh token again revokes the whole grant.
-    let res = token_request(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
-    )
-    .await;
+    let res = refresh_grant(&app, &client_id, &secret, &refresh).await;
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(
         me_with_bearer(&app, &access2).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let res = token_request(
+    let res = refresh_grant(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
+        &client_id,
+        &secret,
+        rotated["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
@@ -957,14 +955,11 @@ async fn revocation_follows_rfc7009(app: TestApp) {
     )
     .await;
     assert_eq!(res.status, StatusCode::OK);
-    let res = token_request(
+    let res = refresh_grant(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
+        &client_id,
+        &secret,
+        tokens["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
@@ -1220,14 +1215,11 @@ async fn management_api_and_cascading_revocation(app: TestApp) {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    let res = token_request(
+    let res = refresh_grant(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
+        &client_id,
+        &secret,
+        tokens["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_oauth_error(&res, StatusCode::UNAUTHORIZED, "invalid_client");
@@ -1542,14 +1534,11 @@ async fn expiry_races_and_nothing_half_issued(app: TestApp) {
         past,
     )
     .await;
-    let res = token_request(
+    let res = refresh_grant(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
+        &client_id,
+        &secret,
+        tokens["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
@@ -1579,14 +1568,11 @@ async fn a_suspended_user_cannot_refresh(app: TestApp) {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    let res = token_request(
+    let res = refresh_grant(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
+        &client_id,
+        &secret,
+        tokens["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");

@@ -72,14 +72,11 @@ async fn purge_deletes_what_retention_says(app: TestApp) {
             .await,
         1
     );
-    let res = crate::oauth2::token_request(
+    let res = crate::oauth2::refresh_grant(
         &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-            ("client_secret", &secret),
-        ],
+        &client_id,
+        &secret,
+        tokens["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
