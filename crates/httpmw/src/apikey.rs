@@ -6,10 +6,10 @@
 //! checks the user's status, and attaches the [`Actor`]. Authorization decisions happen
 //! later, in the store.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -274,10 +274,7 @@ impl RequestInfo {
     pub fn of(req: &Request) -> RequestInfo {
         RequestInfo {
             token: presented_token(req.headers(), req.uri()),
-            ip: req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "0.0.0.0".to_owned(), |ci| ci.0.ip().to_string()),
+            ip: crate::client_ip::peer_ip(req.extensions()).to_string(),
             mcp: req.uri().path() == MCP_PATH,
         }
     }

@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     hash::{BuildHasher, Hash, Hasher, RandomState},
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -15,7 +15,7 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -179,17 +179,12 @@ pub enum Principal<'a> {
 
 /// The client address, with IPv6 reduced to its /64 (one customer's block is one key).
 pub fn client_ip(req: &Request) -> IpAddr {
-    match req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip())
-    {
-        Some(IpAddr::V6(v6)) => {
+    match crate::client_ip::peer_ip(req.extensions()) {
+        IpAddr::V6(v6) => {
             let s = v6.segments();
             IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
         }
-        Some(ip) => ip,
-        None => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        ip => ip,
     }
 }
 

@@ -5,6 +5,7 @@ use std::{path::Path, sync::Arc};
 use gatehouse_httpmw::{
     AuthState,
     apikey::AuthzRecording,
+    client_ip::TrustedProxies,
     experiments::Experiments,
     metrics::ApiMetrics,
     rate_limit::RateLimiter,
@@ -53,6 +54,8 @@ pub struct App {
     pub csp_hosts: CspHosts,
     /// `Strict-Transport-Security`, when configured and the access URL is https.
     pub hsts: Option<axum::http::HeaderValue>,
+    /// Proxies whose client-address headers are believed, when configured.
+    pub trusted_proxies: Option<Arc<TrustedProxies>>,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -200,6 +203,20 @@ impl AppState {
             &config.strict_transport_security_options,
         )
         .map_err(|e| anyhow::anyhow!(e))?;
+        let trusted_proxies = TrustedProxies {
+            headers: config.proxy_trusted_headers.clone(),
+            origins: config.proxy_trusted_origins.clone(),
+        };
+        // One list without the other would silently believe nothing: say so at start-up.
+        if trusted_proxies.headers.is_empty() != trusted_proxies.origins.is_empty() {
+            anyhow::bail!(
+                "--proxy-trusted-headers (CODER_PROXY_TRUSTED_HEADERS) and \
+                 --proxy-trusted-origins (CODER_PROXY_TRUSTED_ORIGINS) must be set together"
+            );
+        }
+        let trusted_proxies = trusted_proxies
+            .is_enabled()
+            .then(|| Arc::new(trusted_proxies));
         let csp_hosts = CspHosts {
             app_hosts: config
                 .wildcard_access_url
@@ -255,6 +272,7 @@ impl AppState {
             aibridge,
             csp_hosts,
             hsts,
+            trusted_proxies,
         })))
     }
 }

@@ -200,6 +200,16 @@ pub struct ServerConfig {
     )]
     pub strict_transport_security_options: Vec<String>,
 
+    /// Headers a trusted proxy reports the client address in, read in this order
+    /// (e.g. `X-Forwarded-For,CF-Connecting-IP`). Empty: no header is believed.
+    #[arg(long, env = "CODER_PROXY_TRUSTED_HEADERS", value_delimiter = ',', value_parser = parse_header_name)]
+    pub proxy_trusted_headers: Vec<axum::http::HeaderName>,
+
+    /// Addresses or CIDR ranges of the proxies whose headers are believed
+    /// (e.g. `10.0.0.0/8,127.0.0.1`). Empty: no header is believed.
+    #[arg(long, env = "CODER_PROXY_TRUSTED_ORIGINS", value_delimiter = ',', value_parser = parse_ip_net)]
+    pub proxy_trusted_origins: Vec<ipnet::IpNet>,
+
     /// The workspace-app wildcard host (e.g. `*.apps.example.com`), allowed in page CSPs.
     #[arg(long, env = "CODER_WILDCARD_ACCESS_URL")]
     pub wildcard_access_url: Option<String>,
@@ -291,6 +301,8 @@ impl ServerConfig {
             experiments: Vec::new(),
             strict_transport_security: 0,
             strict_transport_security_options: Vec::new(),
+            proxy_trusted_headers: Vec::new(),
+            proxy_trusted_origins: Vec::new(),
             wildcard_access_url: None,
             api_keys_retention: Duration::from_secs(7 * 86_400),
             workspace_agent_logs_retention: Duration::from_secs(7 * 86_400),
@@ -307,4 +319,17 @@ impl ServerConfig {
             ),
         }
     }
+}
+
+fn parse_header_name(s: &str) -> Result<axum::http::HeaderName, String> {
+    axum::http::HeaderName::from_bytes(s.trim().as_bytes())
+        .map_err(|_| format!("{s:?} is not a valid HTTP header name"))
+}
+
+/// A CIDR range, or a bare address meaning just that address.
+fn parse_ip_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR range"))
 }

@@ -16,6 +16,7 @@ use gatehouse_httpmw::{
     agent::require_agent,
     apikey::{precheck, require_api_key},
     body::JSON_BODY_LIMIT,
+    client_ip::extract_real_ip,
     concurrency::{ConcurrencyLimit, concurrency_limit},
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
     metrics::record_metrics,
@@ -412,6 +413,12 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         // and the answer still carries its request id.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(log_requests))
+        // Before the log and every limiter, after the request id (spec/ops.md §1.2 step 7).
+        .layer(tower::util::option_layer(
+            app.trusted_proxies
+                .clone()
+                .map(|trusted| from_fn_with_state(trusted, extract_real_ip)),
+        ))
         .layer(from_fn(attach_request_id))
         .layer(cors(&app))
         .layer(tower::util::option_layer(app.hsts.clone().map(|v| {

@@ -236,3 +236,36 @@ fn slow_request_heads_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A trusted-proxy setting that cannot be understood stops the server at start-up with a
+/// message naming the flag, rather than silently believing no header (or every header).
+#[test]
+fn bad_trusted_proxy_settings_fail_fast() {
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-proxy-{}", uuid::Uuid::new_v4().simple()));
+    for (args, expected) in [
+        (
+            &["--proxy-trusted-origins", "10.0.0.0/33"][..],
+            "--proxy-trusted-origins",
+        ),
+        (
+            &["--proxy-trusted-headers", "X Forwarded"][..],
+            "--proxy-trusted-headers",
+        ),
+        (
+            &["--proxy-trusted-headers", "X-Forwarded-For"][..],
+            "must be set together",
+        ),
+    ] {
+        let data = dir.join("data");
+        let address = format!("127.0.0.1:{}", free_port());
+        let mut all = vec!["server", "--data-dir", data.to_str().unwrap()];
+        all.extend(["--http-address", &address]);
+        all.extend(args);
+        let out = gatehouse(&dir, &all);
+        assert!(!out.status.success(), "{args:?} started");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -327,6 +327,13 @@ impl Req<'_> {
         self
     }
 
+    /// Sends the request as if it arrived over TCP from `peer` (`ip:port`).
+    pub fn peer(mut self, peer: &str) -> Self {
+        let addr: std::net::SocketAddr = peer.parse().unwrap();
+        self.builder = self.builder.extension(axum::extract::ConnectInfo(addr));
+        self
+    }
+
     /// Authenticates with the `Coder-Session-Token` header.
     pub fn token(self, token: &str) -> Self {
         self.header("Coder-Session-Token", token)

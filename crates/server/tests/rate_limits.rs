@@ -150,3 +150,69 @@ async fn file_uploads_have_their_own_tight_limit() {
         "You've been rate limited for sending more than 12 requests in 1m0s."
     );
 }
+
+/// Behind a trusted proxy the client's own address is the rate key (decisions.md 8): two
+/// clients of one proxy have separate budgets, a client cannot pick its key by writing the
+/// header itself, and garbage falls back to the proxy's address.
+#[tokio::test]
+async fn trusted_proxy_headers_choose_the_rate_key() {
+    let app = TestApp::sqlite_with(gatehouse_server::config::ServerConfig {
+        api_rate_limit: 2,
+        proxy_trusted_headers: vec![axum::http::HeaderName::from_static("x-forwarded-for")],
+        proxy_trusted_origins: vec!["10.0.0.0/8".parse().unwrap()],
+        ..config()
+    })
+    .await;
+    let send = |peer: &'static str, forwarded: &'static str| {
+        let app = &app;
+        async move {
+            app.get("/api/v2/users/first")
+                .peer(peer)
+                .header("x-forwarded-for", forwarded)
+                .send()
+                .await
+                .status
+        }
+    };
+    // Two clients behind the proxy: two budgets of two.
+    for client in ["198.51.100.1", "198.51.100.2"] {
+        for _ in 0..2 {
+            assert_ne!(
+                send("10.0.0.5:4000", client).await,
+                StatusCode::TOO_MANY_REQUESTS
+            );
+        }
+        assert_eq!(
+            send("10.0.0.5:4000", client).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    // A client that prepends a fresh address is still keyed on the hop the proxy added.
+    assert_eq!(
+        send("10.0.0.5:4000", "203.0.113.77, 198.51.100.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // An untrusted peer's header is ignored: its own address is the key, so changing the
+    // header does not buy a new budget.
+    for claimed in ["192.0.2.1", "192.0.2.2"] {
+        assert_ne!(
+            send("192.0.2.200:4000", claimed).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    assert_eq!(
+        send("192.0.2.200:4000", "192.0.2.3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Garbage from the proxy counts against the proxy's own address, whatever the garbage.
+    for garbage in ["nonsense", "1.2.3.4, <script>"] {
+        assert_ne!(
+            send("10.0.0.9:4000", garbage).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    assert_eq!(
+        send("10.0.0.9:4000", "999.0.0.1").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
