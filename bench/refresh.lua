@@ -12,13 +12,14 @@ function init(args)
   refresh = os.getenv("REFRESH_" .. index)
   client = os.getenv("CLIENT_ID")
   secret = os.getenv("CLIENT_SECRET")
+  path = os.getenv("TOKEN_PATH") or "/oauth2/tokens"
   failures = 0
 end
 
 function request()
   local body = "grant_type=refresh_token&refresh_token=" .. refresh ..
     "&client_id=" .. client .. "&client_secret=" .. secret
-  return wrk.format("POST", "/oauth2/tokens",
+  return wrk.format("POST", path,
     {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
 end
 

@@ -7,35 +7,71 @@ import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 duration, connections, out = sys.argv[2], sys.argv[3], sys.argv[4]
 by = {r[0]: r for r in rows}
-base_hello = float(by["baseline/hello"][1])
-base_bearer = float(by["baseline/bearer"][1])
 
 
 def baseline_for(name):
     scenario = name.split("/", 1)[1]
     if scenario in ("healthz", "as_metadata"):
-        return "baseline/hello", base_hello
-    return "baseline/bearer", base_bearer
+        return "baseline/hello"
+    return "baseline/bearer"
+
+
+# The real peer does the same job for these two: a bearer-protected GET and a rotating
+# refresh grant (issue #8's goal: at least 5x each).
+PEER_FOR = {"users_me_oauth2": "peer/bearer", "refresh_grant": "peer/refresh_grant"}
+
+
+def ratio(name, other):
+    if other not in by:
+        return None
+    return float(by[name][1]) / float(by[other][1])
 
 
 lines = [
     f"# Load harness results ({datetime.date.today().isoformat()})",
     "",
     f"`bench/run {duration}`: wrk, {duration} s per scenario, {connections} connections "
-    "(the refresh grant: one connection per rotating chain); server pinned to core 0, wrk to core 1.",
+    "(the refresh grants: one connection per rotating chain); server pinned to core 0, wrk to core 1. "
+    "`baseline/*` is the bare axum hello-world of `bench/baseline`; `peer/*` is panva's "
+    "oidc-provider on Node 22 (`tools/idp`): its userinfo GET with an opaque bearer token and "
+    "its rotating refresh grant.",
     "",
-    "| scenario | req/s | p50 ms | p99 ms | non-2xx | ratio to baseline |",
-    "|---|---|---|---|---|---|",
+    "| scenario | req/s | p50 ms | p99 ms | non-2xx | ratio to bare axum | ratio to peer |",
+    "|---|---|---|---|---|---|---|",
 ]
 summary = []
 for name, rps, p50, p99, errors in rows:
-    ratio = ""
-    if not name.startswith("baseline/"):
-        base_name, base_rps = baseline_for(name)
-        r = float(rps) / base_rps
-        ratio = f"{r:.2f}× {base_name}"
-        summary.append(f"{name} ratio={r:.3f} rps={rps} p99_ms={p99}")
-    lines.append(f"| {name} | {rps} | {p50} | {p99} | {errors} | {ratio} |")
+    bare = peer = ""
+    if not name.startswith(("baseline/", "peer/")):
+        scenario = name.split("/", 1)[1]
+        base_name = baseline_for(name)
+        r = ratio(name, base_name)
+        bare = f"{r:.2f}× {base_name}"
+        line = f"{name} ratio={r:.3f}"
+        peer_name = PEER_FOR.get(scenario)
+        pr = ratio(name, peer_name) if peer_name else None
+        if pr is not None:
+            peer = f"{pr:.1f}× {peer_name}"
+            line += f" peer_ratio={pr:.2f}"
+        summary.append(f"{line} rps={rps} p99_ms={p99} non2xx={errors}")
+    lines.append(f"| {name} | {rps} | {p50} | {p99} | {errors} | {bare} | {peer} |")
+# The memory soak: keys seeded, requests sent, RSS (KiB) at boot, before and after the load.
+if len(sys.argv) > 5:
+    for line in open(sys.argv[5]):
+        _, keys, requests, boot, start, end = line.rstrip("\n").split("\t")
+        growth = (int(end) - int(start)) / 1024
+        lines += [
+            "",
+            "## Memory soak (SQLite)",
+            "",
+            f"{keys} API keys, then {requests} requests alternating between them and never-issued keys, "
+            "each from its own client address (trusted `X-Forwarded-For`), rate limiter on.",
+            "",
+            "| RSS at boot | before the soak | after the soak | growth over the soak |",
+            "|---|---|---|---|",
+            f"| {int(boot) / 1024:.1f} MiB | {int(start) / 1024:.1f} MiB | {int(end) / 1024:.1f} MiB | {growth:.1f} MiB |",
+        ]
+        summary.append(f"soak growth_mib={growth:.1f} keys={keys} requests={requests}")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 print()
