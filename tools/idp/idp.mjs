@@ -20,6 +20,10 @@ import http from 'node:http';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(process.env.IDP_CONFIG || '{}');
+// stdout carries only the announcement; a parent that stops reading it must not kill us.
+process.stdout.on('error', () => {});
+console.log = console.error;
+console.info = console.error;
 const port = Number(process.argv[2] || 0);
 const host = '127.0.0.1';
 

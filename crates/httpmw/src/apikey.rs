@@ -18,13 +18,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use gatehouse_rbac::Subject;
 use gatehouse_sdk::{error::messages, gofmt::go_time_string};
 use gatehouse_store::{
-    Store, StoreError, auth_cache::CachedKey, models::now, system::system_restricted,
+    Store, StoreError,
+    auth_cache::CachedKey,
+    models::{now, zero_time},
+    system::system_restricted,
 };
 use uuid::Uuid;
 
 use crate::{
     error::{ApiError, InsufficientScope},
     token,
+    user_link::{LinkRefreshError, LinkRefresher, friendly_name, needs_link},
 };
 
 /// The MCP endpoint's path: a protected resource of its own (decisions.md 25–26).
@@ -50,6 +54,14 @@ pub struct AuthState {
     pub disable_session_expiry_refresh: bool,
     /// Whether requests may have their authz checks recorded (`--dev`).
     pub authz_recording: AuthzRecording,
+    /// Refreshes expired OIDC/GitHub user links; `None` when no provider is configured.
+    pub links: Option<Arc<dyn LinkRefresher>>,
+}
+
+impl std::fmt::Debug for dyn LinkRefresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkRefresher")
+    }
 }
 
 /// When the authz check recorder runs (decisions.md 23).
@@ -359,11 +371,79 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
             ));
         }
     }
+    if needs_link(&entry.key.login_type) {
+        check_link(state, req.mcp, &entry, now).await?;
+    }
     let entry = bookkeeping(state, entry, now, &req.ip).await?;
     Ok(Outcome::Authenticated(Arc::new(Authenticated {
         entry,
         source: *source,
     })))
+}
+
+/// Both the key and its user link must be valid (spec/auth.md §1.4). The cached entry
+/// carries the link's expiry, so a live link costs nothing; an expired one is refreshed
+/// once (the refresher drops the cached entry, so the next request sees the new expiry).
+async fn check_link(
+    state: &AuthState,
+    mcp: bool,
+    entry: &CachedKey,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let login_type = entry.key.login_type.as_str();
+    let Some(expiry) = entry.link_expiry else {
+        return Err(unauthorized(
+            state,
+            mcp,
+            Challenge::Invalid,
+            messages::SIGNED_OUT,
+            "You must re-authenticate with the login provider.",
+        ));
+    };
+    // The zero time: the provider gave no expiry, so the link never expires.
+    if expiry == zero_time() || expiry > now {
+        return Ok(());
+    }
+    let not_configured = |why: &str| {
+        ApiError::internal(format!(
+            "Unable to refresh OAuth token for login type {login_type:?}. {why} Contact an administrator to configure this login type."
+        ))
+    };
+    let Some(links) = state.links.as_ref() else {
+        return Err(not_configured("No OAuth2Configs provided."));
+    };
+    let friendly = friendly_name(login_type);
+    match links.refresh(entry.key.user_id, login_type).await {
+        Ok(()) => Ok(()),
+        Err(LinkRefreshError::NotConfigured) => Err(not_configured("OAuth2Config not provided.")),
+        Err(LinkRefreshError::NoRefreshToken(at)) => Err(unauthorized(
+            state,
+            mcp,
+            Challenge::Expired,
+            messages::SIGNED_OUT,
+            &format!(
+                "{friendly} session expired at {}. Try signing in again.",
+                go_quote(&go_time_string(at))
+            ),
+        )),
+        Err(LinkRefreshError::Failed(why)) => Err(unauthorized(
+            state,
+            mcp,
+            Challenge::Expired,
+            &format!(
+                "Could not refresh expired {friendly} token. Try re-authenticating to resolve this issue."
+            ),
+            &why,
+        )),
+        Err(LinkRefreshError::Store(StoreError::Unavailable(e))) => {
+            Err(ApiError::unavailable().with_cause(e))
+        }
+        Err(LinkRefreshError::Store(e)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A database error occurred",
+        )
+        .with_detail(format!("update user_link: {e}."))),
+    }
 }
 
 /// The hourly `last_used` / sliding-expiry write (spec/auth.md §1.5; decisions.md 5:

@@ -19,6 +19,7 @@ pub mod request_id;
 pub mod request_log;
 pub mod security_headers;
 pub mod token;
+pub mod user_link;
 
 pub use apikey::{Actor, AuthState};
 pub use body::JsonBody;

@@ -10,6 +10,7 @@ use gatehouse_httpmw::{
     metrics::ApiMetrics,
     rate_limit::RateLimiter,
     security_headers::{CspHosts, hsts},
+    user_link::LinkRefresher,
 };
 use gatehouse_oauth2::{Provider, Resources, SharedProvider};
 use gatehouse_store::{
@@ -21,6 +22,7 @@ use crate::{
     api::aibridge::{Bridge, SharedBridge, Upstream, UpstreamAuth, base_url},
     config::ServerConfig,
     jobs::provisioner::{JobSignal, Provisioner},
+    oidc::Oidc,
 };
 
 /// Everything a handler may need. Cheap to clone.
@@ -56,6 +58,8 @@ pub struct App {
     pub hsts: Option<axum::http::HeaderValue>,
     /// Proxies whose client-address headers are believed, when configured.
     pub trusted_proxies: Option<Arc<TrustedProxies>>,
+    /// Sign-in through an OpenID Connect provider, when configured.
+    pub oidc: Option<Arc<Oidc>>,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -174,6 +178,7 @@ impl AppState {
             .ensure_default_organization(system_restricted())
             .await?;
         let resources = Resources::new(&access_url);
+        let oidc = Oidc::discover(&config.oidc, &access_url, store.clone()).await?;
         let auth = Arc::new(AuthState {
             store: store.clone(),
             resource_metadata_url: format!("{access_url}/.well-known/oauth-protected-resource"),
@@ -184,6 +189,7 @@ impl AppState {
                 (true, false) => AuthzRecording::OnRequest,
                 (true, true) => AuthzRecording::Always,
             },
+            links: oidc.clone().map(|o| -> Arc<dyn LinkRefresher> { o }),
         });
         let provisioner = Provisioner::new(store.clone());
         let jobs = JobSignal::default();
@@ -273,6 +279,7 @@ impl AppState {
             csp_hosts,
             hsts,
             trusted_proxies,
+            oidc,
         })))
     }
 }

@@ -257,6 +257,83 @@ pub struct ServerConfig {
     /// Experiments to enable (comma separated; `*` enables the safe ones).
     #[arg(long, env = "CODER_EXPERIMENTS", value_delimiter = ',')]
     pub experiments: Vec<String>,
+
+    #[command(flatten)]
+    pub oidc: OidcFlags,
+}
+
+/// Sign-in through an OpenID Connect provider (off unless an issuer is given).
+#[derive(Debug, Clone, Args)]
+pub struct OidcFlags {
+    /// The provider's issuer URL; its discovery document is read at start-up.
+    #[arg(long, env = "CODER_OIDC_ISSUER_URL")]
+    pub oidc_issuer_url: Option<String>,
+
+    /// The client id registered with the provider.
+    #[arg(long, env = "CODER_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The client secret registered with the provider.
+    #[arg(long, env = "CODER_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// The claim holding the user's e-mail address.
+    #[arg(long, env = "CODER_OIDC_EMAIL_FIELD", default_value = "email")]
+    pub oidc_email_field: String,
+
+    /// The claim holding the user's name (falls back to the e-mail's local part).
+    #[arg(
+        long,
+        env = "CODER_OIDC_USERNAME_FIELD",
+        default_value = "preferred_username"
+    )]
+    pub oidc_username_field: String,
+
+    /// Scopes asked of the provider.
+    #[arg(
+        long,
+        env = "CODER_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "openid,profile,email"
+    )]
+    pub oidc_scopes: Vec<String>,
+
+    /// E-mail domains allowed to sign in (empty: any).
+    #[arg(long, env = "CODER_OIDC_EMAIL_DOMAIN", value_delimiter = ',')]
+    pub oidc_email_domain: Vec<String>,
+
+    /// Whether a first sign-in creates the user.
+    #[arg(long, env = "CODER_OIDC_ALLOW_SIGNUPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub oidc_allow_signups: bool,
+
+    /// Accept e-mail addresses the provider has not verified.
+    #[arg(long, env = "CODER_OIDC_IGNORE_EMAIL_VERIFIED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub oidc_ignore_email_verified: bool,
+
+    /// The login button's text.
+    #[arg(
+        long,
+        env = "CODER_OIDC_SIGN_IN_TEXT",
+        default_value = "OpenID Connect"
+    )]
+    pub oidc_sign_in_text: String,
+}
+
+impl Default for OidcFlags {
+    fn default() -> OidcFlags {
+        OidcFlags {
+            oidc_issuer_url: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_email_field: "email".to_owned(),
+            oidc_username_field: "preferred_username".to_owned(),
+            oidc_scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            oidc_email_domain: Vec::new(),
+            oidc_allow_signups: true,
+            oidc_ignore_email_verified: false,
+            oidc_sign_in_text: "OpenID Connect".to_owned(),
+        }
+    }
 }
 
 impl ServerConfig {
@@ -299,6 +376,7 @@ impl ServerConfig {
             oauth2_dynamic_client_registration: None,
             default_oauth_refresh_lifetime: Duration::from_secs(720 * 3600),
             experiments: Vec::new(),
+            oidc: OidcFlags::default(),
             strict_transport_security: 0,
             strict_transport_security_options: Vec::new(),
             proxy_trusted_headers: Vec::new(),

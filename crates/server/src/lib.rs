@@ -10,6 +10,7 @@ pub mod duration;
 pub mod echo;
 pub mod jobs;
 pub mod names;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod password;

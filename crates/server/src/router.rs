@@ -55,6 +55,11 @@ fn public_routes(app: &AppState) -> OpenApiRouter<AppState> {
             app.limits.login.clone(),
         ))
         .routes(routes!(scopes::external_scopes))
+        // The sign-in legs count as logins (decisions.md 6).
+        .merge(limited(
+            OpenApiRouter::new().routes(routes!(crate::oidc::login::callback)),
+            app.limits.login.clone(),
+        ))
 }
 
 /// The global CORS policy (spec/ops.md §7.4.1): same-origin unless

@@ -293,6 +293,15 @@ impl TestApp {
         done
     }
 
+    /// One text value straight from the database.
+    pub async fn text_value(&self, sql: &'static str) -> String {
+        match self.state.store.db() {
+            Db::Sqlite { read, .. } => sqlx::query_scalar(sql).fetch_one(read).await,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap()
+    }
+
     /// A `SELECT COUNT(*) …` straight from the database.
     pub async fn count(&self, sql: &'static str) -> i64 {
         match self.state.store.db() {

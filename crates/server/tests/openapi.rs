@@ -12,6 +12,7 @@ const PUBLIC_OPERATIONS: &[&str] = &[
     "GET /.well-known/oauth-protected-resource",
     "GET /api/v2/auth/scopes",
     "GET /api/v2/users/first",
+    "GET /api/v2/users/oidc/callback",
     "GET /oauth2/authorize",
     "POST /api/v2/users/first",
     "POST /api/v2/users/login",

@@ -98,7 +98,7 @@ impl Store {
     }
 
     /// Called after a commit that changed `user`'s keys, status, roles or memberships.
-    pub(crate) fn auth_changed(&self, user: uuid::Uuid) {
+    pub fn auth_changed(&self, user: uuid::Uuid) {
         self.auth_cache.invalidate_user(user);
     }
 

@@ -140,6 +140,9 @@ pub struct AuthRow {
     /// For an OAuth2 access token, its grant's RFC 8707 resource (`""` = the deployment
     /// root); `None` when no token row points at the key.
     pub oauth2_audience: Option<String>,
+    /// For an OIDC or GitHub login key, its user link's `oauth_expiry`; `None` when the
+    /// link is missing (or the key is of another login type).
+    pub link_expiry: Option<DateTime<Utc>>,
 }
 
 impl AuthRow {

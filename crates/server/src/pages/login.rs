@@ -32,6 +32,9 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     email: &'a str,
     message: &'a str,
+    /// The OIDC sign-in link, empty when OIDC is not configured.
+    oidc_href: &'a str,
+    oidc_text: &'a str,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +61,8 @@ pub fn safe_redirect(raw: Option<&str>) -> String {
 struct PageContext<'a> {
     hosts: &'a CspHosts,
     host: Option<&'a str>,
+    /// The OIDC button's text, when OIDC is configured.
+    oidc_text: Option<&'a str>,
 }
 
 fn page(
@@ -68,16 +73,23 @@ fn page(
     email: &str,
     message: &str,
 ) -> Response {
-    let PageContext { hosts, host } = *ctx;
-    let action = format!(
-        "/login?redirect={}",
-        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
-    );
+    let PageContext {
+        hosts,
+        host,
+        oidc_text,
+    } = *ctx;
+    let encoded = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>();
+    let action = format!("/login?redirect={encoded}");
+    let oidc_href = oidc_text
+        .map(|_| format!("{}?redirect={encoded}", crate::oidc::CALLBACK_PATH))
+        .unwrap_or_default();
     let body = LoginPage {
         action: &action,
         csrf_token: csrf,
         email,
         message,
+        oidc_href: &oidc_href,
+        oidc_text: oidc_text.unwrap_or_default(),
     }
     .render();
     let Ok(body) = body else {
@@ -113,6 +125,10 @@ pub async fn login_page(
     let ctx = PageContext {
         hosts: &app.csp_hosts,
         host: host(&headers),
+        oidc_text: app
+            .oidc
+            .as_ref()
+            .map(|o| o.flags.oidc_sign_in_text.as_str()),
     };
     let redirect = safe_redirect(q.redirect.as_deref());
     let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
@@ -129,6 +145,10 @@ pub async fn login_submit(
     let ctx = PageContext {
         hosts: &app.csp_hosts,
         host: host(&headers),
+        oidc_text: app
+            .oidc
+            .as_ref()
+            .map(|o| o.flags.oidc_sign_in_text.as_str()),
     };
     let redirect = safe_redirect(q.redirect.as_deref());
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)

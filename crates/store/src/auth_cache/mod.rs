@@ -45,6 +45,9 @@ pub struct CachedKey {
     /// For an OAuth2 access token, its grant's RFC 8707 resource (`""` = the deployment
     /// root); `None` when no token row points at the key.
     pub oauth2_audience: Option<String>,
+    /// For an OIDC or GitHub login key, when its user link expires (the zero time:
+    /// never); `None` when there is no link. A link refresh drops the user's entries.
+    pub link_expiry: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Default)]
@@ -244,6 +247,7 @@ mod tests {
             )
             .unwrap(),
             oauth2_audience: None,
+            link_expiry: None,
         })
     }
 

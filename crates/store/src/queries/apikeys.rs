@@ -44,7 +44,9 @@ macro_rules! auth_row_sql {
             $groups,
             " AS group_ids, CASE WHEN k.login_type = 'oauth2_provider_app' THEN \
              (SELECT COALESCE(g.resource_uri, '') FROM oauth2_provider_app_tokens t \
-             JOIN oauth2_provider_grants g ON g.id = t.grant_id WHERE t.api_key_id = k.id) END AS oauth2_audience \
+             JOIN oauth2_provider_grants g ON g.id = t.grant_id WHERE t.api_key_id = k.id) END AS oauth2_audience, \
+             CASE WHEN k.login_type IN ('oidc', 'github') THEN (SELECT l.oauth_expiry FROM user_links l \
+             WHERE l.user_id = k.user_id AND l.login_type = k.login_type) END AS link_expiry \
              FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1"
         )
     };
@@ -146,6 +148,7 @@ impl Store {
             organization_ids,
             subject: key_subject,
             oauth2_audience: row.oauth2_audience,
+            link_expiry: row.link_expiry,
             key: row.key,
         });
         self.auth_cache.insert(ticket, entry.clone());

@@ -109,7 +109,25 @@ impl Store {
 
     /// Creates a user and their organization memberships in one transaction.
     pub async fn create_user(&self, subject: &Subject, user: NewUser) -> Result<User> {
+        self.create_user_with_link(subject, user, None).await
+    }
+
+    /// Creates a user and, in the same transaction, their link to an identity provider
+    /// (a first OIDC sign-in), so neither exists without the other.
+    pub async fn create_user_with_link(
+        &self,
+        subject: &Subject,
+        user: NewUser,
+        link: Option<&super::links::UserLink>,
+    ) -> Result<User> {
         check(subject, Action::Create, &Object::of(ResourceType::User))?;
+        let sealed = match link {
+            Some(link) => {
+                check(subject, Action::Update, &Object::of(ResourceType::System))?;
+                Some((link, self.seal_link(link)?))
+            }
+            None => None,
+        };
         for org in &user.organization_ids {
             check(
                 subject,
@@ -150,6 +168,19 @@ impl Store {
                     .bind(org)
                     .bind(Json(Vec::<String>::new()))
                     .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some((link, (access, refresh))) = &sealed {
+                sqlx::query(super::links::UPSERT_LINK)
+                    .bind(user.id)
+                    .bind(&link.login_type)
+                    .bind(&link.linked_id)
+                    .bind(access)
+                    .bind(super::links::SEALED_BY)
+                    .bind(refresh)
+                    .bind(link.oauth_expiry)
+                    .bind(Json(&link.claims))
                     .execute(&mut *tx)
                     .await?;
             }
