@@ -21,6 +21,7 @@ use gatehouse_store::{
 use crate::{
     api::aibridge::{Bridge, SharedBridge, Upstream, UpstreamAuth, base_url},
     config::ServerConfig,
+    external_auth::{ExternalAuth, SharedExternalAuth},
     jobs::provisioner::{JobSignal, Provisioner},
     oidc::Oidc,
 };
@@ -60,6 +61,8 @@ pub struct App {
     pub trusted_proxies: Option<Arc<TrustedProxies>>,
     /// Sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<Arc<Oidc>>,
+    /// External auth providers (Git hosts), when any is configured.
+    pub external_auth: Option<SharedExternalAuth>,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -179,6 +182,11 @@ impl AppState {
             .await?;
         let resources = Resources::new(&access_url);
         let oidc = Oidc::discover(&config.oidc, &access_url, store.clone()).await?;
+        let external_auth = if config.external_auth.is_empty() {
+            None
+        } else {
+            Some(Arc::new(ExternalAuth::new(config.external_auth.clone())?))
+        };
         let auth = Arc::new(AuthState {
             store: store.clone(),
             resource_metadata_url: format!("{access_url}/.well-known/oauth-protected-resource"),
@@ -280,6 +288,7 @@ impl AppState {
             hsts,
             trusted_proxies,
             oidc,
+            external_auth,
         })))
     }
 }

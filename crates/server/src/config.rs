@@ -260,6 +260,10 @@ pub struct ServerConfig {
 
     #[command(flatten)]
     pub oidc: OidcFlags,
+
+    /// External auth providers, from `CODER_EXTERNAL_AUTH_<N>_*` (read at start-up).
+    #[arg(skip)]
+    pub external_auth: Vec<crate::external_auth::ProviderConfig>,
 }
 
 /// Sign-in through an OpenID Connect provider (off unless an issuer is given).
@@ -377,6 +381,7 @@ impl ServerConfig {
             default_oauth_refresh_lifetime: Duration::from_secs(720 * 3600),
             experiments: Vec::new(),
             oidc: OidcFlags::default(),
+            external_auth: Vec::new(),
             strict_transport_security: 0,
             strict_transport_security_options: Vec::new(),
             proxy_trusted_headers: Vec::new(),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod echo;
+pub mod external_auth;
 pub mod jobs;
 pub mod names;
 pub mod oidc;

@@ -330,7 +330,23 @@ fn agent_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(agents::patch_logs))
         .routes(routes!(agents::create_sub_agent, agents::list_sub_agents))
         .routes(routes!(agents::delete_sub_agent))
+        .routes(routes!(crate::external_auth::agent_token))
         .route_layer(from_fn_with_state(app.auth.clone(), require_agent))
+}
+
+/// The external-auth callbacks (and Coder's legacy `/gitauth/` spelling), for a
+/// signed-in user; outside `/api/v2` like Coder's.
+fn external_auth_routes(app: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/external-auth/{id}/callback",
+            get(crate::external_auth::callback),
+        )
+        .route(
+            "/gitauth/{id}/callback",
+            get(crate::external_auth::callback),
+        )
+        .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
 }
 
 /// The OpenAPI document of every routed operation.
@@ -405,6 +421,7 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         .merge(mcp_routes(&app))
         .merge(aibridge_routes(&app))
         .merge(login_page)
+        .merge(external_auth_routes(&app))
         .route("/api/v2/openapi.json", get(serve_doc))
         .route("/healthz", get(healthz))
         .merge(extra)

@@ -34,8 +34,9 @@ fn announce(access_url: &str) {
 }
 
 /// Runs until SIGINT or SIGTERM, then lets in-flight requests finish.
-pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
     init_logging(&config);
+    config.external_auth = crate::external_auth::config::from_env().map_err(anyhow::Error::msg)?;
     let db = open_database(&config)
         .await
         .with_context(|| match &config.postgres_url {

@@ -269,3 +269,30 @@ fn bad_trusted_proxy_settings_fail_fast() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A misconfigured external auth provider stops the server, naming the variable.
+#[test]
+fn bad_external_auth_settings_fail_fast() {
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-extauth-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let address = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["server", "--http-address", &address, "--data-dir"])
+        .arg(dir.join("data"))
+        .env("CODER_CONFIG_DIR", &dir)
+        .env("CODER_EXTERNAL_AUTH_0_TYPE", "github")
+        .env("CODER_EXTERNAL_AUTH_0_PKCE_METHODS", "plain")
+        .env("CODER_EXTERNAL_AUTH_0_CLIENT_ID", "x")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("CODER_EXTERNAL_AUTH_0_PKCE_METHODS: \"plain\" is not supported"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

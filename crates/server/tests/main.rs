@@ -14,6 +14,7 @@ mod cli;
 mod debug;
 mod dump;
 mod errors;
+mod external_auth;
 mod harness;
 mod idp;
 mod logging;

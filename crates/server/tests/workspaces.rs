@@ -38,7 +38,7 @@ pub(crate) struct World {
     pub(crate) template: Value,
 }
 
-async fn run_jobs(app: &TestApp) {
+pub(crate) async fn run_jobs(app: &TestApp) {
     while app.state.provisioner.run_once().await.unwrap() {}
 }
 

@@ -229,3 +229,125 @@ pub(crate) const UPSERT_LINK: &str = "INSERT INTO user_links (user_id, login_typ
      oauth_refresh_token = excluded.oauth_refresh_token, \
      oauth_refresh_token_key_id = excluded.oauth_refresh_token_key_id, \
      oauth_expiry = excluded.oauth_expiry, claims = excluded.claims";
+
+/// A user's tokens at an external auth provider, in the clear.
+#[derive(Clone, PartialEq)]
+pub struct ExternalAuthLink {
+    pub provider_id: String,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub oauth_access_token: String,
+    pub oauth_refresh_token: String,
+    /// The zero time: the access token does not expire.
+    pub oauth_expiry: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ExternalAuthLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalAuthLink")
+            .field("provider_id", &self.provider_id)
+            .field("user_id", &self.user_id)
+            .field("oauth_expiry", &self.oauth_expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ExternalLinkRow {
+    provider_id: String,
+    user_id: Uuid,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    oauth_access_token: String,
+    oauth_refresh_token: String,
+    oauth_expiry: DateTime<Utc>,
+}
+
+fn external_context(provider_id: &str, user_id: Uuid, which: &str) -> Vec<u8> {
+    format!("external_auth_links/{provider_id}/{user_id}/{which}").into_bytes()
+}
+
+impl Store {
+    /// A user's link to one external auth provider, `None` when not linked.
+    pub async fn external_auth_link(
+        &self,
+        subject: &Subject,
+        provider_id: &str,
+        user_id: Uuid,
+    ) -> Result<Option<ExternalAuthLink>> {
+        check(subject, Action::ReadPersonal, &Object::user(user_id))?;
+        let row = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, ExternalLinkRow>(
+                "SELECT provider_id, user_id, created_at, updated_at, oauth_access_token, \
+                 oauth_refresh_token, oauth_expiry FROM external_auth_links \
+                 WHERE provider_id = $1 AND user_id = $2",
+            )
+            .bind(provider_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let cipher = self.cipher()?;
+        Ok(Some(ExternalAuthLink {
+            oauth_access_token: open(
+                cipher,
+                &row.oauth_access_token,
+                &external_context(&row.provider_id, row.user_id, "access"),
+            )?,
+            oauth_refresh_token: open(
+                cipher,
+                &row.oauth_refresh_token,
+                &external_context(&row.provider_id, row.user_id, "refresh"),
+            )?,
+            provider_id: row.provider_id,
+            user_id: row.user_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            oauth_expiry: row.oauth_expiry,
+        }))
+    }
+
+    /// Creates or replaces a user's link to an external auth provider (a finished flow
+    /// or a refresh).
+    pub async fn upsert_external_auth_link(
+        &self,
+        subject: &Subject,
+        link: &ExternalAuthLink,
+    ) -> Result<()> {
+        check(subject, Action::UpdatePersonal, &Object::user(link.user_id))?;
+        let cipher = self.cipher()?;
+        let access = seal(
+            cipher,
+            &link.oauth_access_token,
+            &external_context(&link.provider_id, link.user_id, "access"),
+        );
+        let refresh = seal(
+            cipher,
+            &link.oauth_refresh_token,
+            &external_context(&link.provider_id, link.user_id, "refresh"),
+        );
+        on_db!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO external_auth_links (provider_id, user_id, created_at, updated_at, \
+                 oauth_access_token, oauth_refresh_token, oauth_expiry) VALUES ($1, $2, $3, $3, $4, $5, $6) \
+                 ON CONFLICT (provider_id, user_id) DO UPDATE SET updated_at = excluded.updated_at, \
+                 oauth_access_token = excluded.oauth_access_token, \
+                 oauth_refresh_token = excluded.oauth_refresh_token, oauth_expiry = excluded.oauth_expiry",
+            )
+            .bind(&link.provider_id)
+            .bind(link.user_id)
+            .bind(link.updated_at)
+            .bind(&access)
+            .bind(&refresh)
+            .bind(link.oauth_expiry)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+}
