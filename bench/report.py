@@ -2,6 +2,7 @@
 `scenario ratio=…` line per Gatehouse scenario (ratio to the matching baseline)."""
 
 import datetime
+import os
 import sys
 
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
@@ -46,8 +47,8 @@ for name, rps, p50, p99, errors in rows:
         scenario = name.split("/", 1)[1]
         base_name = baseline_for(name)
         r = ratio(name, base_name)
-        bare = f"{r:.2f}× {base_name}"
-        line = f"{name} ratio={r:.3f}"
+        bare = f"{r:.2f}× {base_name}" if r is not None else ""
+        line = f"{name} ratio={r:.3f}" if r is not None else name
         peer_name = PEER_FOR.get(scenario)
         pr = ratio(name, peer_name) if peer_name else None
         if pr is not None:
@@ -56,7 +57,7 @@ for name, rps, p50, p99, errors in rows:
         summary.append(f"{line} rps={rps} p99_ms={p99} non2xx={errors}")
     lines.append(f"| {name} | {rps} | {p50} | {p99} | {errors} | {bare} | {peer} |")
 # The memory soak: keys seeded, requests sent, RSS (KiB) at boot, before and after the load.
-if len(sys.argv) > 5:
+if len(sys.argv) > 5 and os.path.exists(sys.argv[5]):
     for line in open(sys.argv[5]):
         _, keys, requests, boot, start, end = line.rstrip("\n").split("\t")
         growth = (int(end) - int(start)) / 1024
