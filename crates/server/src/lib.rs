@@ -11,6 +11,7 @@ pub mod echo;
 pub mod external_auth;
 pub mod jobs;
 pub mod names;
+pub mod oauth_client;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;

@@ -53,15 +53,6 @@ fn providers_config(idp: &Idp) -> ServerConfig {
     }
 }
 
-fn cookies_of(res: &crate::harness::TestResponse) -> String {
-    res.headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Links the owner's account at `provider` through the provider's login form.
 async fn link(app: &TestApp, idp: &Idp, owner: &str, provider: &str) -> url::Url {
     let start = app
@@ -80,7 +71,7 @@ async fn link(app: &TestApp, idp: &Idp, owner: &str, provider: &str) -> url::Url
     let done = app
         .get(&format!("{}?{}", back.path(), back.query().unwrap()))
         .token(owner)
-        .header("cookie", &cookies_of(&start))
+        .header("cookie", &start.cookie_pairs())
         .send()
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());

@@ -388,6 +388,24 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// Every `Set-Cookie` header, whole.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The cookies set, as a browser would send them back (`a=1; b=2`).
+    pub fn cookie_pairs(&self) -> String {
+        self.set_cookies()
+            .iter()
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }

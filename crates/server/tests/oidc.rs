@@ -36,14 +36,6 @@ async fn backends(config: impl Fn() -> ServerConfig) -> Vec<TestApp> {
     apps
 }
 
-fn set_cookies(res: &crate::harness::TestResponse) -> Vec<String> {
-    res.headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
 /// Signs in through the provider as `login`; returns the session token.
 async fn sign_in(app: &TestApp, idp: &Idp, login: &str) -> String {
     let start = app
@@ -58,11 +50,7 @@ async fn sign_in(app: &TestApp, idp: &Idp, login: &str) -> String {
     );
     let authorize = start.header("location").unwrap().to_owned();
     // The browser keeps the flow cookies (name=value) for the second leg.
-    let flow_cookies = set_cookies(&start)
-        .iter()
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let flow_cookies = start.cookie_pairs();
     let back = idp.sign_in(&authorize, login).await;
     assert!(back.as_str().starts_with(CALLBACK), "{back}");
     let path = format!("{}?{}", back.path(), back.query().unwrap());
@@ -74,7 +62,7 @@ async fn sign_in(app: &TestApp, idp: &Idp, login: &str) -> String {
         done.text()
     );
     assert_eq!(done.header("location"), Some("/workspaces"));
-    let cookies = set_cookies(&done);
+    let cookies = done.set_cookies();
     let session = cookies
         .iter()
         .find_map(|c| c.strip_prefix("coder_session_token="))
@@ -200,6 +188,15 @@ fn user_id(res: &crate::harness::TestResponse) -> uuid::Uuid {
     res.json()["id"].as_str().unwrap().parse().unwrap()
 }
 
+async fn link_of(app: &TestApp, id: uuid::Uuid) -> gatehouse_store::queries::links::UserLink {
+    app.state
+        .store
+        .user_link(system_restricted(), id, "oidc")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn key_expiry(app: &TestApp, token: &str) -> Value {
     app.key_row(token).await["expires_at"].clone()
 }
@@ -211,13 +208,7 @@ async fn an_expired_link_is_refreshed_and_the_key_expiry_stays() {
         let token = sign_in(&app, &idp, "bob").await;
         let id = user_id(&me(&app, &token).await);
         let key_before = key_expiry(&app, &token).await;
-        let link_before = app
-            .state
-            .store
-            .user_link(system_restricted(), id, "oidc")
-            .await
-            .unwrap()
-            .unwrap();
+        let link_before = link_of(&app, id).await;
         // The link expired a minute ago (the key did not).
         let past = Utc::now() - Duration::minutes(1);
         assert_eq!(
@@ -237,13 +228,7 @@ async fn an_expired_link_is_refreshed_and_the_key_expiry_stays() {
             assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         }
         assert_eq!(refresh_grants(&idp).await, refreshes_before + 1);
-        let link_after = app
-            .state
-            .store
-            .user_link(system_restricted(), id, "oidc")
-            .await
-            .unwrap()
-            .unwrap();
+        let link_after = link_of(&app, id).await;
         assert!(
             link_after.oauth_expiry > Utc::now(),
             "the link's expiry moved"

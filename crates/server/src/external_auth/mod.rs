@@ -15,7 +15,7 @@ use axum::{
 };
 use base64::Engine;
 use chrono::Utc;
-use gatehouse_httpmw::{Actor, ApiError, Json, agent::AgentActor, apikey::cookie};
+use gatehouse_httpmw::{Actor, ApiError, Json, agent::AgentActor};
 use gatehouse_store::{
     models::{now, zero_time},
     queries::links::ExternalAuthLink,
@@ -24,14 +24,15 @@ use gatehouse_store::{
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 pub use self::config::ProviderConfig;
-use crate::app::AppState;
-
-const STATE_COOKIE: &str = "oauth_state";
-const VERIFIER_COOKIE: &str = "oauth_pkce_verifier";
-const FLOW_COOKIE_SECONDS: i64 = 600;
+use crate::{
+    app::AppState,
+    oauth_client::{
+        FLOW_COOKIE_SECONDS, STATE_COOKIE, VERIFIER_COOKIE, check_state, flow_cookie,
+        pkce_verifier, provider_error,
+    },
+};
 
 /// The configured providers and the client that talks to them.
 #[derive(Debug)]
@@ -124,15 +125,6 @@ pub struct CallbackQuery {
     error_description: Option<String>,
 }
 
-fn flow_cookie(app: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = app.config.secure_auth_cookie || app.access_url.starts_with("https://");
-    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax");
-    if secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).ok()
-}
-
 /// RFC 7636 §4.2: `BASE64URL(SHA256(verifier))`.
 fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -156,43 +148,23 @@ pub async fn callback(
     let provider = external.provider(&id)?;
     let redirect_uri = format!("{}/external-auth/{}/callback", app.access_url, provider.id);
     if let Some(error) = &query.error {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Encountered error in oidc process: {error}"),
-        )
-        .with_detail(query.error_description.clone().unwrap_or_default()));
+        return Err(provider_error(error, query.error_description.as_deref()));
     }
     let Some(code) = query.code.as_deref() else {
         return Ok(start(&app, provider, &redirect_uri));
     };
-    let Some(state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "State must be provided.",
-        ));
-    };
-    let Some(expected) = cookie(&headers, STATE_COOKIE).filter(|c| !c.is_empty()) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Cookie state must be provided.",
-        ));
-    };
-    if !bool::from(state.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "State mismatched."));
-    }
+    check_state(query.state.as_deref(), &headers)?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", redirect_uri.as_str()),
     ];
-    let verifier = cookie(&headers, VERIFIER_COOKIE).filter(|c| !c.is_empty());
-    if provider.pkce_s256 {
-        let Some(verifier) = verifier else {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "PKCE challenge must be provided.",
-            ));
-        };
+    let verifier = if provider.pkce_s256 {
+        Some(pkce_verifier(&headers)?)
+    } else {
+        None
+    };
+    if let Some(verifier) = &verifier {
         form.push(("code_verifier", verifier));
     }
     let tokens = external.token_request(provider, &form).await.map_err(|e| {

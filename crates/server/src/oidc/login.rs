@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gatehouse_httpmw::{ApiError, apikey::cookie, client_ip::ClientIp};
+use gatehouse_httpmw::{ApiError, client_ip::ClientIp};
 use gatehouse_store::{
     StoreError,
     models::{NewUser, User},
@@ -22,7 +22,6 @@ use openidconnect::{
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{LOGIN_TYPE, Oidc, error_chain, expiry_of, token_error};
@@ -32,16 +31,16 @@ use crate::{
         users::session_cookie,
     },
     app::AppState,
+    oauth_client::{
+        FLOW_COOKIE_SECONDS, STATE_COOKIE, VERIFIER_COOKIE, check_state, flow_cookie,
+        flow_cookie_value, pkce_verifier, provider_error,
+    },
     pages::login::safe_redirect,
     validate,
 };
 
-const STATE_COOKIE: &str = "oauth_state";
 const NONCE_COOKIE: &str = "oauth_nonce";
-const VERIFIER_COOKIE: &str = "oauth_pkce_verifier";
 const REDIRECT_COOKIE: &str = "oauth_redirect";
-/// How long a sign-in may take at the provider.
-const FLOW_COOKIE_SECONDS: i64 = 600;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CallbackQuery {
@@ -84,25 +83,12 @@ pub async fn callback(
         ));
     };
     if let Some(error) = &query.error {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("Encountered error in oidc process: {error}"),
-        )
-        .with_detail(query.error_description.clone().unwrap_or_default()));
+        return Err(provider_error(error, query.error_description.as_deref()));
     }
     match query.code.as_deref() {
         None => Ok(start(&app, &oidc, query.redirect.as_deref())),
         Some(code) => finish(&app, &oidc, code, query.state.as_deref(), &headers, ip).await,
     }
-}
-
-fn flow_cookie(app: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = app.config.secure_auth_cookie || app.access_url.starts_with("https://");
-    let mut cookie = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax");
-    if secure {
-        cookie.push_str("; Secure");
-    }
-    HeaderValue::from_str(&cookie).ok()
 }
 
 fn redirect_to(location: &str) -> Response {
@@ -160,14 +146,6 @@ fn forbidden(message: String) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, message)
 }
 
-fn decoded_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    cookie(headers, name).filter(|v| !v.is_empty()).map(|v| {
-        url::form_urlencoded::parse(format!("v={v}").as_bytes())
-            .next()
-            .map_or_else(String::new, |(_, v)| v.into_owned())
-    })
-}
-
 /// The second leg: the provider sent the browser back with a code.
 async fn finish(
     app: &AppState,
@@ -177,22 +155,9 @@ async fn finish(
     headers: &HeaderMap,
     ip: String,
 ) -> Result<Response, ApiError> {
-    let Some(state) = state.filter(|s| !s.is_empty()) else {
-        return Err(bad_request("State must be provided."));
-    };
-    let Some(expected) = decoded_cookie(headers, STATE_COOKIE) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Cookie state must be provided.",
-        ));
-    };
-    if !bool::from(state.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "State mismatched."));
-    }
-    let Some(verifier) = decoded_cookie(headers, VERIFIER_COOKIE) else {
-        return Err(bad_request("PKCE challenge must be provided."));
-    };
-    let nonce = decoded_cookie(headers, NONCE_COOKIE).unwrap_or_default();
+    check_state(state, headers)?;
+    let verifier = pkce_verifier(headers)?;
+    let nonce = flow_cookie_value(headers, NONCE_COOKIE).unwrap_or_default();
     let exchange = oidc
         .client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -292,7 +257,7 @@ async fn finish(
     )
     .await?;
     tracing::info!(user_id = %user.id, "signed in with OIDC");
-    let redirect = decoded_cookie(headers, REDIRECT_COOKIE);
+    let redirect = flow_cookie_value(headers, REDIRECT_COOKIE);
     let mut res = redirect_to(&safe_redirect(redirect.as_deref()));
     let out = res.headers_mut();
     if let Some(cookie) = session_cookie(app, &token, 365 * 86_400) {
