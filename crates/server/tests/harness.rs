@@ -124,11 +124,16 @@ impl TestApp {
     /// A second Gatehouse replica on this app's PostgreSQL schema: its own pools, cache
     /// and listener, sharing only the database. `None` on SQLite.
     pub async fn replica(&self) -> Option<TestApp> {
+        self.replica_with(config()).await
+    }
+
+    /// As [`TestApp::replica`], configured with `config`.
+    pub async fn replica_with(&self, config: ServerConfig) -> Option<TestApp> {
         let (url, schema) = self.postgres.as_ref()?;
         let db = Db::postgres(url, Some(schema))
             .await
             .expect("connect the replica");
-        let mut replica = TestApp::with_db(db, config()).await;
+        let mut replica = TestApp::with_db(db, config).await;
         replica.postgres = Some((url.clone(), schema.clone()));
         replica.wait_for_auth_cache().await;
         Some(replica)

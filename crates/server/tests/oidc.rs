@@ -252,6 +252,32 @@ async fn an_expired_link_is_refreshed_and_the_key_expiry_stays() {
     }
 }
 
+/// Two replicas sharing PostgreSQL refresh the same expired link at once: the row lock
+/// makes them take turns, so the provider sees one refresh, and the second replica uses
+/// its result instead of presenting the rotated refresh token again (which a rotating
+/// provider treats as theft and answers by revoking the grant).
+#[tokio::test]
+async fn replicas_refreshing_one_link_take_turns() {
+    let idp = Idp::start(json!({"clients": [gatehouse_client(CALLBACK)]}));
+    let Some(a) = TestApp::postgres_with(oidc_config(&idp)).await else {
+        return;
+    };
+    let b = a.replica_with(oidc_config(&idp)).await.unwrap();
+    let token = sign_in(&a, &idp, "dave").await;
+    let past = Utc::now() - Duration::minutes(1);
+    assert_eq!(
+        a.exec_at("UPDATE user_links SET oauth_expiry = $1", past)
+            .await,
+        1
+    );
+    b.state.store.auth_cache().invalidate_all();
+    let before = refresh_grants(&idp).await;
+    let (on_a, on_b) = tokio::join!(me(&a, &token), me(&b, &token));
+    assert_eq!(on_a.status, StatusCode::OK, "{}", on_a.text());
+    assert_eq!(on_b.status, StatusCode::OK, "{}", on_b.text());
+    assert_eq!(refresh_grants(&idp).await, before + 1);
+}
+
 async fn refresh_grants(idp: &Idp) -> usize {
     idp.requests()
         .await

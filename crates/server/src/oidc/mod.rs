@@ -135,16 +135,26 @@ impl Oidc {
     async fn refresh_link(&self, user_id: Uuid) -> Result<(), LinkRefreshError> {
         let lock = self.refresh_lock(user_id);
         let _held = lock.lock().await;
-        let system = system_restricted();
-        let Some(link) = self.store.user_link(system, user_id, LOGIN_TYPE).await? else {
+        self.store
+            .refresh_user_link(system_restricted(), user_id, LOGIN_TYPE, |link| {
+                self.refreshed(link)
+            })
+            .await?
+    }
+
+    /// The link after a refresh at the provider; `None` when it needs none (another
+    /// request or replica refreshed it while this one waited).
+    async fn refreshed(
+        &self,
+        link: Option<UserLink>,
+    ) -> Result<Option<UserLink>, LinkRefreshError> {
+        let Some(link) = link else {
             return Err(LinkRefreshError::Failed(
                 "the user's OIDC link no longer exists".to_owned(),
             ));
         };
-        // Another request (or replica) refreshed it while this one waited: use that.
         if link.oauth_expiry == zero_time() || link.oauth_expiry > now() {
-            self.store.auth_changed(user_id);
-            return Ok(());
+            return Ok(None);
         }
         if link.oauth_refresh_token.is_empty() {
             return Err(LinkRefreshError::NoRefreshToken(link.oauth_expiry));
@@ -167,11 +177,8 @@ impl Oidc {
             oauth_expiry: expiry_of(response.expires_in()),
             ..link
         };
-        tracing::debug!(user_id = %user_id, expiry = %refreshed.oauth_expiry, "OIDC link refreshed");
-        self.store
-            .update_user_link_tokens(system, &refreshed)
-            .await?;
-        Ok(())
+        tracing::debug!(user_id = %refreshed.user_id, expiry = %refreshed.oauth_expiry, "OIDC link refreshed");
+        Ok(Some(refreshed))
     }
 }
 

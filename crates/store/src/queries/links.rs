@@ -202,6 +202,76 @@ impl Store {
         Ok(updated == 1)
     }
 
+    /// Refreshes a user's link while holding it. `refresh` gets the current link (`None`
+    /// when there is none) and returns the link to store, `None` to leave it, or its own
+    /// error. On PostgreSQL the row stays locked (`SELECT … FOR UPDATE`) across `refresh`,
+    /// so replicas refreshing the same link take turns and the second sees the first's
+    /// tokens instead of presenting a refresh token the provider has already rotated.
+    /// SQLite serves one replica, whose caller already serialises per user; it is not
+    /// held in a transaction, which would stop every other writer during the call.
+    pub async fn refresh_user_link<F, Fut, E>(
+        &self,
+        subject: &Subject,
+        user_id: Uuid,
+        login_type: &str,
+        refresh: F,
+    ) -> Result<std::result::Result<(), E>>
+    where
+        F: FnOnce(Option<UserLink>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Option<UserLink>, E>>,
+    {
+        check(subject, Action::Update, &Object::of(ResourceType::System))?;
+        match &self.db {
+            crate::db::Db::Sqlite { .. } => {
+                let link = self.user_link(subject, user_id, login_type).await?;
+                match refresh(link).await {
+                    Ok(Some(new)) => {
+                        self.update_user_link_tokens(subject, &new).await?;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            crate::db::Db::Postgres(pool) => {
+                self.note_query();
+                let mut tx = pool.begin().await?;
+                let row = sqlx::query_as::<_, LinkRow>(
+                    "SELECT user_id, login_type, linked_id, oauth_access_token, oauth_refresh_token, \
+                     oauth_expiry, claims FROM user_links WHERE user_id = $1 AND login_type = $2 \
+                     FOR UPDATE",
+                )
+                .bind(user_id)
+                .bind(login_type)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let link = row.map(|row| self.link_from_row(row)).transpose()?;
+                match refresh(link).await {
+                    Ok(Some(new)) => {
+                        let sealed = self.seal_link(&new)?;
+                        sqlx::query(
+                            "UPDATE user_links SET oauth_access_token = $3, oauth_access_token_key_id = $4, \
+                             oauth_refresh_token = $5, oauth_refresh_token_key_id = $4, oauth_expiry = $6 \
+                             WHERE user_id = $1 AND login_type = $2",
+                        )
+                        .bind(new.user_id)
+                        .bind(&new.login_type)
+                        .bind(&sealed.0)
+                        .bind(SEALED_BY)
+                        .bind(&sealed.1)
+                        .bind(new.oauth_expiry)
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                    }
+                    Ok(None) => tx.commit().await?,
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        }
+        self.auth_changed(user_id);
+        Ok(Ok(()))
+    }
+
     /// (access, refresh) as stored.
     pub(crate) fn seal_link(&self, link: &UserLink) -> Result<(String, String)> {
         let cipher = self.cipher()?;
