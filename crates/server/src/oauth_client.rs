@@ -32,6 +32,16 @@ pub fn flow_cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
+/// A query that does not parse (a repeated `code`, say) is a 400 in the API's error
+/// shape, not axum's plain-text rejection.
+pub fn parsed_query<T>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query.map(|q| q.0).map_err(|e| {
+        ApiError::bad_request("Query parameters have invalid values.").with_detail(e.body_text())
+    })
+}
+
 /// The provider sent the browser back with an error (RFC 6749 §4.1.2.1).
 pub fn provider_error(error: &str, description: Option<&str>) -> ApiError {
     ApiError::new(

@@ -170,6 +170,16 @@ async fn linking_with_and_without_pkce_and_the_agent_reads_the_token() {
             .send()
             .await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        let res = app
+            .get("/api/v2/workspaceagents/me/external-auth?id=a&id=b")
+            .header("Coder-Session-Token", &agent.to_string())
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            res.json()["message"],
+            "Query parameters have invalid values."
+        );
     }
 }
 

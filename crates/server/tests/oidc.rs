@@ -173,6 +173,16 @@ async fn the_second_leg_checks_state_and_pkce() {
         assert_eq!(res.status, status, "{path} {cookie:?}: {}", res.text());
         assert_eq!(res.json()["message"], message);
     }
+    // A repeated parameter is refused in the API's error shape.
+    let res = app
+        .get("/api/v2/users/oidc/callback?code=a&code=b")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json()["message"],
+        "Query parameters have invalid values."
+    );
     let res = app
         .get("/api/v2/users/oidc/callback?error=access_denied&error_description=no")
         .send()

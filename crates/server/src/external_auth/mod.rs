@@ -9,7 +9,7 @@ pub mod config;
 use std::sync::Arc;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -29,7 +29,7 @@ pub use self::config::ProviderConfig;
 use crate::{
     app::AppState,
     oauth_client::{
-        FLOW_COOKIE_SECONDS, STATE_COOKIE, VERIFIER_COOKIE, check_state, flow_cookie,
+        FLOW_COOKIE_SECONDS, STATE_COOKIE, VERIFIER_COOKIE, check_state, flow_cookie, parsed_query,
         pkce_verifier, provider_error,
     },
 };
@@ -136,9 +136,10 @@ pub async fn callback(
     State(app): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = parsed_query(query)?;
     let Some(external) = app.external_auth.clone() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -287,8 +288,9 @@ pub struct AgentExternalAuthResponse {
 pub async fn agent_token(
     State(app): State<AppState>,
     agent: AgentActor,
-    Query(query): Query<AgentExternalAuthQuery>,
+    query: Result<Query<AgentExternalAuthQuery>, QueryRejection>,
 ) -> Result<Json<AgentExternalAuthResponse>, ApiError> {
+    let query = parsed_query(query)?;
     let none = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

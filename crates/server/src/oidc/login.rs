@@ -4,7 +4,7 @@
 //! token, finds or creates the user, stores the link and issues a session key.
 
 use axum::{
-    extract::{Query, State},
+    extract::{Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -33,7 +33,7 @@ use crate::{
     app::AppState,
     oauth_client::{
         FLOW_COOKIE_SECONDS, STATE_COOKIE, VERIFIER_COOKIE, check_state, flow_cookie,
-        flow_cookie_value, pkce_verifier, provider_error,
+        flow_cookie_value, parsed_query, pkce_verifier, provider_error,
     },
     pages::login::safe_redirect,
     validate,
@@ -73,9 +73,10 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let query = parsed_query(query)?;
     let Some(oidc) = app.oidc.clone() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
