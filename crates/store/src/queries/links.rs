@@ -183,20 +183,16 @@ impl Store {
         check(subject, Action::Update, &Object::of(ResourceType::System))?;
         let sealed = self.seal_link(link)?;
         let updated = on_db!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE user_links SET oauth_access_token = $3, oauth_access_token_key_id = $4, \
-                 oauth_refresh_token = $5, oauth_refresh_token_key_id = $4, oauth_expiry = $6 \
-                 WHERE user_id = $1 AND login_type = $2",
-            )
-            .bind(link.user_id)
-            .bind(&link.login_type)
-            .bind(&sealed.0)
-            .bind(SEALED_BY)
-            .bind(&sealed.1)
-            .bind(link.oauth_expiry)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            sqlx::query(UPDATE_LINK_TOKENS)
+                .bind(link.user_id)
+                .bind(&link.login_type)
+                .bind(&sealed.0)
+                .bind(SEALED_BY)
+                .bind(&sealed.1)
+                .bind(link.oauth_expiry)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         self.auth_changed(link.user_id);
         Ok(updated == 1)
@@ -248,19 +244,15 @@ impl Store {
                 match refresh(link).await {
                     Ok(Some(new)) => {
                         let sealed = self.seal_link(&new)?;
-                        sqlx::query(
-                            "UPDATE user_links SET oauth_access_token = $3, oauth_access_token_key_id = $4, \
-                             oauth_refresh_token = $5, oauth_refresh_token_key_id = $4, oauth_expiry = $6 \
-                             WHERE user_id = $1 AND login_type = $2",
-                        )
-                        .bind(new.user_id)
-                        .bind(&new.login_type)
-                        .bind(&sealed.0)
-                        .bind(SEALED_BY)
-                        .bind(&sealed.1)
-                        .bind(new.oauth_expiry)
-                        .execute(&mut *tx)
-                        .await?;
+                        sqlx::query(UPDATE_LINK_TOKENS)
+                            .bind(new.user_id)
+                            .bind(&new.login_type)
+                            .bind(&sealed.0)
+                            .bind(SEALED_BY)
+                            .bind(&sealed.1)
+                            .bind(new.oauth_expiry)
+                            .execute(&mut *tx)
+                            .await?;
                         tx.commit().await?;
                     }
                     Ok(None) => tx.commit().await?,
@@ -289,6 +281,11 @@ impl Store {
         ))
     }
 }
+
+/// A refresh's write: new tokens and expiry; the linked id and claims stay.
+const UPDATE_LINK_TOKENS: &str = "UPDATE user_links SET oauth_access_token = $3, \
+     oauth_access_token_key_id = $4, oauth_refresh_token = $5, oauth_refresh_token_key_id = $4, \
+     oauth_expiry = $6 WHERE user_id = $1 AND login_type = $2";
 
 pub(crate) const UPSERT_LINK: &str = "INSERT INTO user_links (user_id, login_type, linked_id, \
      oauth_access_token, oauth_access_token_key_id, oauth_refresh_token, oauth_refresh_token_key_id, \
