@@ -498,15 +498,11 @@ async fn bookkeeping(
 }
 
 /// Resolves the credential once per request and stores the result; never rejects.
-pub async fn precheck(
-    State(state): State<Arc<AuthState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let info = RequestInfo::of(&req);
-    let outcome = validate(&state, &info).await;
+/// The gate calls it for every request, before routing.
+pub async fn precheck(state: &AuthState, req: &mut Request) {
+    let info = RequestInfo::of(req);
+    let outcome = validate(state, &info).await;
     req.extensions_mut().insert(Prechecked(Arc::new(outcome)));
-    next.run(req).await
 }
 
 /// Rejects requests without a valid credential or an active user, then attaches the actor.

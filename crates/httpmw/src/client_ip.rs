@@ -1,20 +1,17 @@
 //! The client's address: the TCP peer, or, when the peer is a trusted proxy, the address
 //! the proxy reports (decisions.md 8; Coder's `httpmw.ExtractRealIP`).
 //!
-//! The layer rewrites the request's `ConnectInfo` so that every later reader (rate limits,
+//! [`rewrite_peer`] rewrites the request's `ConnectInfo` so that every later reader (rate limits,
 //! the request log, API key `last_used` bookkeeping, login records) sees one answer.
 
 use std::{
     convert::Infallible,
     net::{IpAddr, SocketAddr},
-    sync::Arc,
 };
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State},
+    extract::{ConnectInfo, FromRequestParts, Request},
     http::{Extensions, HeaderMap, HeaderName, request::Parts},
-    middleware::Next,
-    response::Response,
 };
 use ipnet::IpNet;
 
@@ -113,12 +110,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Rewrites the recorded peer address from trusted proxy headers.
-pub async fn extract_real_ip(
-    State(trusted): State<Arc<TrustedProxies>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Rewrites the recorded peer address from trusted proxy headers, before anything reads
+/// it (the gate calls this first).
+pub fn rewrite_peer(trusted: &TrustedProxies, req: &mut Request) {
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
         let client = trusted.resolve(peer.ip(), req.headers());
         if client != peer.ip() {
@@ -126,7 +120,6 @@ pub async fn extract_real_ip(
                 .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
         }
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

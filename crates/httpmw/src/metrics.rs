@@ -3,31 +3,50 @@
 //! the matched route pattern (`UNKNOWN` / `STATIC` when nothing matched), never by the raw
 //! path, so label cardinality stays bounded. One registry per app: tests get their own.
 
-use std::{sync::Arc, time::Instant};
-
-use axum::{
-    extract::{MatchedPath, Request, State},
-    middleware::Next,
-    response::Response,
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
 };
+
+use axum::http::{Method, StatusCode};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
+/// Label values are shared (`Arc<str>`), so recording a request allocates nothing.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    code: String,
-    method: String,
-    path: String,
+    code: u16,
+    method: Arc<str>,
+    path: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
-    path: String,
+    method: Arc<str>,
+    path: Arc<str>,
 }
+
+/// One route's metric handles, resolved once per (pattern, method) and then shared.
+#[derive(Debug, Clone)]
+pub struct RouteMetrics {
+    labels: RouteLabels,
+    concurrent: Gauge,
+    latencies: Histogram,
+}
+
+impl RouteMetrics {
+    /// The route pattern (`UNKNOWN` / `STATIC` for unmatched requests).
+    pub fn path(&self) -> &str {
+        &self.labels.path
+    }
+}
+
+/// Patterns are bounded by the routing table, unmatched paths by the two fixed labels.
+type RouteTable = HashMap<Box<str>, Vec<(Method, RouteMetrics)>>;
 
 const LATENCY_BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.010, 0.025, 0.050, 0.100, 0.500, 1.0, 5.0, 10.0, 30.0,
@@ -45,6 +64,7 @@ struct Inner {
     latencies: Family<RouteLabels, Histogram>,
     purge_durations: Family<SuccessLabels, Histogram>,
     purged: Family<RecordTypeLabels, Counter>,
+    routes: RwLock<RouteTable>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -117,6 +137,7 @@ impl ApiMetrics {
             latencies,
             purge_durations,
             purged,
+            routes: RwLock::default(),
         }))
     }
 
@@ -145,46 +166,90 @@ impl ApiMetrics {
         }
         out
     }
+
+    /// The handles for requests to `path` (a route pattern, or `UNKNOWN` / `STATIC`)
+    /// with `method`: one shared read lock on the hot path.
+    pub fn route(&self, method: &Method, path: &str) -> RouteMetrics {
+        let method = &bounded(method);
+        if let Some(found) = read(&self.0.routes).get(path).and_then(|by_method| {
+            by_method
+                .iter()
+                .find(|(m, _)| m == method)
+                .map(|(_, r)| r.clone())
+        }) {
+            return found;
+        }
+        let labels = RouteLabels {
+            method: Arc::from(method.as_str()),
+            path: Arc::from(path),
+        };
+        let route = RouteMetrics {
+            concurrent: self.0.concurrent.get_or_create_owned(&labels),
+            latencies: self.0.latencies.get_or_create_owned(&labels),
+            labels,
+        };
+        let mut routes = self
+            .0
+            .routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let by_method = routes.entry(Box::from(path)).or_default();
+        match by_method.iter().find(|(m, _)| m == method) {
+            Some((_, existing)) => existing.clone(),
+            None => {
+                by_method.push((method.clone(), route.clone()));
+                route
+            }
+        }
+    }
+
+    /// Records one finished request on its route.
+    pub fn record(&self, route: &RouteMetrics, status: StatusCode, took: Duration) {
+        route.latencies.observe(took.as_secs_f64());
+        let labels = RequestLabels {
+            code: status.as_u16(),
+            method: route.labels.method.clone(),
+            path: route.labels.path.clone(),
+        };
+        self.0.processed.get_or_create(&labels).inc();
+    }
 }
 
-/// Lowers the in-flight gauge when the request ends, however it ends (panics included).
-struct InFlight(Gauge);
+fn read(routes: &RwLock<RouteTable>) -> std::sync::RwLockReadGuard<'_, RouteTable> {
+    routes.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Any method is routable (`any()` routes), so extension methods share one label: a
+/// client inventing methods must not grow the route table or the label sets.
+fn bounded(method: &Method) -> Method {
+    match *method {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::PATCH
+        | Method::OPTIONS
+        | Method::CONNECT
+        | Method::TRACE => method.clone(),
+        _ => Method::from_bytes(b"OTHER").unwrap_or_default(),
+    }
+}
+
+/// Holds a route's in-flight gauge up while its request runs and lowers it however the
+/// request ends (an answer, a panic, or the client going away).
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl InFlight {
+    pub fn start(route: &RouteMetrics) -> InFlight {
+        route.concurrent.inc();
+        InFlight(route.concurrent.clone())
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
     }
-}
-
-/// Records one request. Install with `Router::layer` so the matched pattern is known.
-pub async fn record_metrics(
-    State(metrics): State<ApiMetrics>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let path = match req.extensions().get::<MatchedPath>() {
-        Some(matched) => matched.as_str().to_owned(),
-        None if req.uri().path().starts_with("/api/") => "UNKNOWN".to_owned(),
-        None => "STATIC".to_owned(),
-    };
-    let route = RouteLabels { method, path };
-    let gauge = metrics.0.concurrent.get_or_create(&route).clone();
-    gauge.inc();
-    let in_flight = InFlight(gauge);
-    let res = next.run(req).await;
-    drop(in_flight);
-    metrics
-        .0
-        .latencies
-        .get_or_create(&route)
-        .observe(start.elapsed().as_secs_f64());
-    let labels = RequestLabels {
-        code: res.status().as_u16().to_string(),
-        method: route.method,
-        path: route.path,
-    };
-    metrics.0.processed.get_or_create(&labels).inc();
-    res
 }

@@ -1,19 +1,18 @@
 //! One log event per request (spec/ops.md §4.1), enriched by inner layers through a
 //! request-scoped [`RequestLog`]. Never logs a token, a cookie or a query string.
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::Instant,
-};
+use std::sync::{Arc, OnceLock};
 
 use axum::{
-    extract::{MatchedPath, Request},
-    middleware::Next,
-    response::Response,
+    extract::Request,
+    http::{Method, StatusCode, Uri},
 };
 use uuid::Uuid;
 
-use crate::request_id::RequestId;
+use crate::{
+    metrics::{InFlight, RouteMetrics},
+    request_id::RequestId,
+};
 
 /// Fields inner layers add to the request's log event. Set-once cells: no lock on the
 /// hot path.
@@ -27,6 +26,11 @@ struct Fields {
     auth_type: OnceLock<&'static str>,
     /// (workspace id, agent id, agent name) on agent-token routes (decisions.md 39).
     agent: OnceLock<(Uuid, Uuid, String)>,
+    /// The matched route, set by [`crate::route_info`] before the handler runs.
+    route: OnceLock<RouteMetrics>,
+    /// The route's in-flight gauge, lowered when the last holder of this record (the gate,
+    /// or the request if a handler keeps it) lets go, however the request ended.
+    in_flight: OnceLock<InFlight>,
 }
 
 impl RequestLog {
@@ -44,6 +48,19 @@ impl RequestLog {
             .0
             .agent
             .set((workspace_id, agent_id, agent_name.to_owned()));
+    }
+
+    /// Records the matched route and counts the request in flight on it.
+    pub fn set_route(&self, route: RouteMetrics) {
+        let in_flight = InFlight::start(&route);
+        if self.0.route.set(route).is_ok() {
+            let _ = self.0.in_flight.set(in_flight);
+        }
+    }
+
+    /// The matched route, if the router matched one.
+    pub fn route(&self) -> Option<&RouteMetrics> {
+        self.0.route.get()
     }
 
     /// `api_key`, `oauth2` or `agent` (decisions.md 39).
@@ -104,83 +121,105 @@ pub fn safe_query(query: &str) -> String {
     out.join(" ")
 }
 
-pub async fn log_requests(mut req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    // Cheap handles (reference-counted), turned into text only if an event is written.
-    let uri = req.uri().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0);
-    let request_type = request_type(&req);
-    let log = RequestLog::default();
-    req.extensions_mut().insert(log.clone());
-    let res = next.run(req).await;
-    let took = start.elapsed();
-    let status = res.status().as_u16();
-    // 5xx at warn, the rest at debug (Coder's levels); skip the formatting when the
-    // subscriber would drop the event anyway.
-    let enabled = if status >= 500 {
-        tracing::enabled!(tracing::Level::WARN)
-    } else {
-        tracing::enabled!(tracing::Level::DEBUG)
-    };
-    if !enabled {
-        return res;
+/// What the log needs from the request, taken before the request is handed on. Cheap
+/// handles (reference-counted), turned into text only if an event is written.
+#[derive(Debug)]
+pub struct LogStart {
+    method: Method,
+    uri: Uri,
+    request_id: RequestId,
+    request_type: &'static str,
+}
+
+impl LogStart {
+    pub fn of(req: &Request, request_id: RequestId) -> LogStart {
+        LogStart {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            request_id,
+            request_type: request_type(req),
+        }
     }
-    let path = uri.path();
-    let agent = log.0.agent.get();
-    let (workspace_id, agent_id, agent_name) = match agent {
-        Some((w, a, n)) => (Some(*w), Some(*a), Some(n.as_str())),
-        None => (None, None, None),
-    };
-    let query = uri.query().map(safe_query).unwrap_or_default();
-    let route = route.as_ref().map(MatchedPath::as_str);
-    let (requestor_id, requestor_name) = log
-        .0
-        .requestor
-        .get()
-        .map_or((None, None), |(id, name)| (Some(*id), Some(name.as_str())));
-    let auth_type = match log.0.auth_type.get() {
-        Some(t) => *t,
-        None if requestor_id.is_some() => "api_key",
-        None => "none",
-    };
-    // Unmatched routes get a fixed label (decisions.md 40) so labels stay bounded.
-    let unmatched = if path.starts_with("/api/") {
+
+    /// Writes the request's one event: 5xx at warn, the rest at debug (Coder's levels),
+    /// skipping the formatting when the subscriber would drop the event anyway.
+    pub fn finish(self, log: &RequestLog, status: StatusCode, took: std::time::Duration) {
+        let status = status.as_u16();
+        let enabled = if status >= 500 {
+            tracing::enabled!(tracing::Level::WARN)
+        } else {
+            tracing::enabled!(tracing::Level::DEBUG)
+        };
+        if !enabled {
+            return;
+        }
+        let LogStart {
+            method,
+            uri,
+            request_id,
+            request_type,
+        } = self;
+        let path = uri.path();
+        let agent = log.0.agent.get();
+        let (workspace_id, agent_id, agent_name) = match agent {
+            Some((w, a, n)) => (Some(*w), Some(*a), Some(n.as_str())),
+            None => (None, None, None),
+        };
+        let query = uri.query().map(safe_query).unwrap_or_default();
+        let (requestor_id, requestor_name) = log
+            .0
+            .requestor
+            .get()
+            .map_or((None, None), |(id, name)| (Some(*id), Some(name.as_str())));
+        let auth_type = match log.0.auth_type.get() {
+            Some(t) => *t,
+            None if requestor_id.is_some() => "api_key",
+            None => "none",
+        };
+        // Unmatched routes get a fixed label (decisions.md 40) so labels stay bounded.
+        let route = match log.route() {
+            Some(route) => route.path(),
+            None => unmatched_route(path),
+        };
+        macro_rules! event {
+            ($level:ident) => {
+                tracing::$level!(
+                    service = "http-api",
+                    request_type,
+                    request_id = %request_id.0,
+                    method = %method,
+                    path = %path,
+                    query = %query,
+                    route,
+                    status_code = status,
+                    took = ?took,
+                    latency_ms = took.as_millis() as u64,
+                    auth_type,
+                    requestor_id = %Opt(requestor_id),
+                    requestor_name = %Opt(requestor_name),
+                    api_key_id = %Opt(log.0.api_key_id.get()),
+                    workspace_id = %Opt(workspace_id),
+                    agent_id = %Opt(agent_id),
+                    agent_name = %Opt(agent_name),
+                    "{method}"
+                )
+            };
+        }
+        if status >= 500 {
+            event!(warn);
+        } else {
+            event!(debug);
+        }
+    }
+}
+
+/// The route label of a request no route matched (decisions.md 40).
+pub fn unmatched_route(path: &str) -> &'static str {
+    if path.starts_with("/api/") {
         "UNKNOWN"
     } else {
         "STATIC"
-    };
-    macro_rules! event {
-        ($level:ident) => {
-            tracing::$level!(
-                service = "http-api",
-                request_type,
-                request_id = %Opt(request_id),
-                method = %method,
-                path = %path,
-                query = %query,
-                route = route.unwrap_or(unmatched),
-                status_code = status,
-                took = ?took,
-                latency_ms = took.as_millis() as u64,
-                auth_type,
-                requestor_id = %Opt(requestor_id),
-                requestor_name = %Opt(requestor_name),
-                api_key_id = %Opt(log.0.api_key_id.get()),
-                workspace_id = %Opt(workspace_id),
-                agent_id = %Opt(agent_id),
-                agent_name = %Opt(agent_name),
-                "{method}"
-            )
-        };
     }
-    if status >= 500 {
-        event!(warn);
-    } else {
-        event!(debug);
-    }
-    res
 }
 
 /// Displays the value, or nothing for `None`.

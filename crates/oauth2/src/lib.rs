@@ -28,7 +28,6 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -86,17 +85,7 @@ impl Provider {
 
 /// RFC 6749 §5.1 / RFC 7009 / RFC 7591: responses carrying tokens or credentials MUST NOT
 /// be cached, so every `/oauth2/*` and management response says so (spec/oauth2.md §1.4).
-pub async fn no_store(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let applies = path.starts_with("/oauth2/") || path.starts_with("/api/v2/oauth2-provider");
-    let mut res = next.run(req).await;
-    if applies {
-        let headers = res.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    }
-    res
-}
+pub const NO_STORE_PREFIXES: &[&str] = &["/oauth2/", "/api/v2/oauth2-provider"];
 
 /// A limiter with one bucket per principal for a whole route group (decisions.md 6: all
 /// of `/oauth2/*` share one, the well-known documents another), answering in the OAuth2

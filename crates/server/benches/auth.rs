@@ -15,7 +15,6 @@
 use std::hint::black_box;
 
 use axum::{
-    Router,
     body::Body,
     http::{Request, StatusCode},
 };
@@ -46,7 +45,7 @@ fn parse_hash_compare(c: &mut Criterion) {
     });
 }
 
-async fn app_with_session(db: Db) -> (Router, String) {
+async fn app_with_session(db: Db) -> (router::App, String) {
     let state = AppState::start(db, bench_config(), "http://bench.test".into())
         .await
         .unwrap();
@@ -74,7 +73,7 @@ async fn app_with_session(db: Db) -> (Router, String) {
     (router, token)
 }
 
-async fn users_me(router: &Router, token: &str) {
+async fn users_me(router: &router::App, token: &str) {
     let req = Request::get("/api/v2/users/me")
         .header("Coder-Session-Token", token)
         .body(Body::empty())
@@ -121,7 +120,7 @@ fn full_request(c: &mut Criterion) {
     }
 }
 
-async fn send(router: &Router, req: Request<Body>) -> serde_json::Value {
+async fn send(router: &router::App, req: Request<Body>) -> serde_json::Value {
     let res = router.clone().oneshot(req).await.unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -129,7 +128,7 @@ async fn send(router: &Router, req: Request<Body>) -> serde_json::Value {
 }
 
 /// An owner with a running workspace whose agent uses `agent_token`.
-async fn app_with_agent(db: Db, agent_token: uuid::Uuid) -> Router {
+async fn app_with_agent(db: Db, agent_token: uuid::Uuid) -> router::App {
     let state = AppState::start(db, bench_config(), "http://bench.test".into())
         .await
         .unwrap();
@@ -250,7 +249,7 @@ fn form_post(path: &str, body: &str) -> Request<Body> {
 }
 
 /// An OAuth2 client with a grant: (router, client id, secret, access token, refresh token).
-async fn app_with_oauth2_grant(db: Db) -> (Router, String, String, String, String) {
+async fn app_with_oauth2_grant(db: Db) -> (router::App, String, String, String, String) {
     use base64::Engine;
     use sha2::Digest;
     let (router, session) = app_with_session(db).await;

@@ -7,31 +7,25 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    middleware::{from_fn, from_fn_with_state},
+    middleware::from_fn_with_state,
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
 use gatehouse_httpmw::{
     Json,
     agent::require_agent,
-    apikey::{precheck, require_api_key},
+    apikey::require_api_key,
     body::JSON_BODY_LIMIT,
-    client_ip::extract_real_ip,
     concurrency::{ConcurrencyLimit, concurrency_limit},
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
-    metrics::record_metrics,
+    gate::{Gate, GateConfig, GateLayer},
     rate_limit::{RateLimiter, rate_limit, rate_limit_by_auth_token},
-    recover::panic_response,
-    request_id::attach_request_id,
-    request_log::log_requests,
+    route_info::RouteInfoLayer,
 };
 use gatehouse_oauth2 as oauth2;
 use gatehouse_sdk::{Response as Envelope, error::messages};
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    cors::{AllowOrigin, CorsLayer},
-    set_header::SetResponseHeaderLayer,
-};
+use tower::{Layer, layer::util::Identity, util::Either};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -65,11 +59,11 @@ fn public_routes(app: &AppState) -> OpenApiRouter<AppState> {
 /// The global CORS policy (spec/ops.md §7.4.1): same-origin unless
 /// `--dangerous-allow-cors-requests`, then any origin for `GET`/`OPTIONS`, without
 /// credentials. (OAuth2 and MCP endpoints get their own policy, decisions.md 30.)
-fn cors(app: &AppState) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+fn cors(app: &AppState) -> Either<CorsLayer, Identity> {
     if !app.config.dangerous_allow_cors_requests {
-        return tower::util::Either::Right(tower::layer::util::Identity::new());
+        return Either::Right(Identity::new());
     }
-    tower::util::Either::Left(
+    Either::Left(
         CorsLayer::new()
             .allow_origin(AllowOrigin::any())
             .allow_methods([Method::GET, Method::OPTIONS])
@@ -371,14 +365,18 @@ async fn route_not_found() -> Json<Envelope> {
     )
 }
 
+/// The whole application: the router (behind the global CORS policy when it is on)
+/// inside the gate.
+pub type App = Gate<Either<Cors<Router>, Router>>;
+
 /// Builds the whole application: routes, then the gate's layers around them.
-pub fn build(app: AppState) -> Router {
+pub fn build(app: AppState) -> App {
     build_with(app, Router::new())
 }
 
 /// As [`build`], with `extra` routes inside the same gate (tests use it to mount a
 /// handler that panics).
-pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
+pub fn build_with(app: AppState, extra: Router<AppState>) -> App {
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_routes(&app))
         .merge(authenticated_routes(&app))
@@ -417,7 +415,8 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         Some(limiter) => login_page.layer(from_fn_with_state(limiter, rate_limit)),
         None => login_page,
     };
-    api.merge(oauth2_routes)
+    let router = api
+        .merge(oauth2_routes)
         .merge(mcp_routes(&app))
         .merge(aibridge_routes(&app))
         .merge(login_page)
@@ -426,31 +425,18 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .merge(extra)
         .fallback(route_not_found)
+        .route_layer(RouteInfoLayer::new(app.metrics.clone()))
         .with_state(app.clone())
-        .layer(from_fn(oauth2::no_store))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(from_fn_with_state(app.auth.clone(), precheck))
-        .layer(from_fn_with_state(app.metrics.clone(), record_metrics))
-        // Inside the log and request-id layers: a panic is logged as the 500 it becomes,
-        // and the answer still carries its request id.
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(from_fn(log_requests))
-        // Before the log and every limiter, after the request id (spec/ops.md §1.2 step 7).
-        .layer(tower::util::option_layer(
-            app.trusted_proxies
-                .clone()
-                .map(|trusted| from_fn_with_state(trusted, extract_real_ip)),
-        ))
-        .layer(from_fn(attach_request_id))
-        .layer(cors(&app))
-        .layer(tower::util::option_layer(app.hsts.clone().map(|v| {
-            SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, v)
-        })))
-        // Every response says what it is (spec/ops.md §1.2 step 17).
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    GateLayer::new(GateConfig {
+        metrics: app.metrics.clone(),
+        trusted_proxies: app.trusted_proxies.clone(),
+        hsts: app.hsts.clone(),
+        no_store_prefixes: oauth2::NO_STORE_PREFIXES,
+        auth: Some(app.auth.clone()),
+    })
+    // Preflights answered by CORS still get a request id, a log line and metrics.
+    .layer(cors(&app).layer(router))
 }
 
 /// The Prometheus endpoint, served on its own address (`--prometheus-address`).

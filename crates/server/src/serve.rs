@@ -99,7 +99,7 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
 /// slow-loris client cannot hold a connection (and its memory) open.
 async fn serve_connections(
     listener: TcpListener,
-    app: axum::Router,
+    app: crate::router::App,
     read_header_timeout: std::time::Duration,
     grace: std::time::Duration,
 ) {
@@ -126,7 +126,8 @@ async fn serve_connections(
         };
         let service = tower::ServiceExt::map_request(
             app.clone(),
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 req

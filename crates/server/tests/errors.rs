@@ -148,6 +148,19 @@ async fn a_panic_is_one_json_500_and_the_server_keeps_serving() {
     assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
     let (status, _, body) = send("/healthz").await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"OK"[..]));
+    // The panic is counted as the 500 it became, and it is no longer in flight.
+    let metrics = app.state.metrics.render();
+    let has = |line: &str| metrics.lines().any(|l| l == line);
+    assert!(
+        has(
+            r#"coderd_api_requests_processed_total{code="500",method="GET",path="/api/v2/boom"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        has(r#"coderd_api_concurrent_requests{method="GET",path="/api/v2/boom"} 0"#),
+        "{metrics}"
+    );
 }
 
 async fn preflight(app: &TestApp) -> crate::harness::TestResponse {

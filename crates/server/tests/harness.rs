@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use axum::{
-    Router,
     body::Body,
     http::{HeaderMap, Method, Request, StatusCode},
 };
@@ -45,7 +44,7 @@ macro_rules! on_both_backends {
 
 pub struct TestApp {
     pub state: AppState,
-    pub router: Router,
+    pub router: router::App,
     pub sqlite_path: Option<PathBuf>,
     /// (url, schema) of a PostgreSQL test app.
     pub postgres: Option<(String, String)>,

@@ -70,3 +70,85 @@ async fn requests_are_counted_by_route_pattern() {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("coderd_api_requests_processed_total"));
 }
+
+/// The in-flight gauge counts a request on its route while the handler runs, and drops
+/// back when the client goes away before the answer.
+#[tokio::test]
+async fn a_request_is_in_flight_on_its_route_until_it_ends() {
+    use std::sync::Arc;
+
+    use axum::{Router, extract::Path, routing::get};
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    let app = TestApp::sqlite().await;
+    let release = Arc::new(Notify::new());
+    let waiting = release.clone();
+    let router = gatehouse_server::router::build_with(
+        app.state.clone(),
+        Router::new().route(
+            "/api/v2/slow/{id}",
+            get(move |Path(_id): Path<String>| {
+                let waiting = waiting.clone();
+                async move {
+                    waiting.notified().await;
+                    "done"
+                }
+            }),
+        ),
+    );
+    let gauge = |value: u32| {
+        format!(
+            r#"coderd_api_concurrent_requests{{method="GET",path="/api/v2/slow/{{id}}"}} {value}"#
+        )
+    };
+    let request = |id: &str| {
+        axum::http::Request::get(format!("/api/v2/slow/{id}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let finishing = tokio::spawn(router.clone().oneshot(request("a")));
+    let abandoned = tokio::spawn(router.clone().oneshot(request("b")));
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = app.state.metrics.render();
+        if seen.lines().any(|l| l == gauge(2)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(seen.lines().any(|l| l == gauge(2)), "{seen}");
+    abandoned.abort();
+    let _ = abandoned.await;
+    let after_abort = app.state.metrics.render();
+    assert!(after_abort.lines().any(|l| l == gauge(1)), "{after_abort}");
+    release.notify_waiters();
+    let res = finishing.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let done = app.state.metrics.render();
+    assert!(done.lines().any(|l| l == gauge(0)), "{done}");
+}
+
+/// Methods are routable on `any()` routes, but invented ones share one label: a client
+/// cannot grow the label sets by making methods up.
+#[tokio::test]
+async fn invented_methods_share_one_label() {
+    let app = TestApp::sqlite().await;
+    for method in ["BREW", "WHEN", "PROPFIND"] {
+        let res = app
+            .req(
+                axum::http::Method::from_bytes(method.as_bytes()).unwrap(),
+                "/api/v2/nothing",
+            )
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+    }
+    let text = app.state.metrics.render();
+    assert!(
+        text.lines().any(|l| l
+            == r#"coderd_api_requests_processed_total{code="404",method="OTHER",path="UNKNOWN"} 3"#),
+        "{text}"
+    );
+    assert!(!text.contains("BREW"), "{text}");
+}

@@ -29,7 +29,7 @@ impl Drop for TempDb {
 async fn app_at(
     access_url: &str,
     configure: impl FnOnce(&mut gatehouse_server::config::ServerConfig),
-) -> (axum::Router, TempDb) {
+) -> (router::App, TempDb) {
     let mut config = crate::harness::config();
     configure(&mut config);
     let db = TempDb::new();
@@ -43,7 +43,7 @@ async fn app_at(
     (router::build(state), db)
 }
 
-async fn get(router: &axum::Router, path: &str) -> axum::http::Response<Body> {
+async fn get(router: &router::App, path: &str) -> axum::http::Response<Body> {
     router
         .clone()
         .oneshot(
