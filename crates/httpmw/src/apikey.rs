@@ -26,7 +26,9 @@ use gatehouse_store::{
 use uuid::Uuid;
 
 use crate::{
+    audit::{AuditAction, AuditContext, AuditResource, Auditor},
     error::{ApiError, InsufficientScope},
+    request_id::RequestId,
     token,
     user_link::{LinkRefreshError, LinkRefresher, friendly_name, needs_link},
 };
@@ -56,6 +58,8 @@ pub struct AuthState {
     pub authz_recording: AuthzRecording,
     /// Refreshes expired OIDC/GitHub user links; `None` when no provider is configured.
     pub links: Option<Arc<dyn LinkRefresher>>,
+    /// Where failed authentications with a known key are recorded.
+    pub audit: Auditor,
 }
 
 impl std::fmt::Debug for dyn LinkRefresher {
@@ -278,6 +282,9 @@ fn unauthorized(
 pub struct RequestInfo {
     pub token: Option<(String, TokenSource)>,
     pub ip: String,
+    /// For the audit entry of a failed authentication.
+    pub request_id: Uuid,
+    pub user_agent: Option<HeaderValue>,
     /// Whether the request is for the MCP endpoint (its own audience and challenge).
     pub mcp: bool,
 }
@@ -287,6 +294,11 @@ impl RequestInfo {
         RequestInfo {
             token: presented_token(req.headers(), req.uri()),
             ip: crate::client_ip::peer_ip(req.extensions()).to_string(),
+            request_id: req
+                .extensions()
+                .get::<RequestId>()
+                .map_or_else(Uuid::nil, |id| id.0),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
             mcp: req.uri().path() == MCP_PATH,
         }
     }
@@ -331,6 +343,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         }
     };
     if !token::secret_matches(secret, &entry.key.hashed_secret) {
+        audit_failure(state, req, &entry, "secret mismatch");
         return Err(unauthorized(
             state,
             req.mcp,
@@ -341,6 +354,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
     }
     let now = now();
     if entry.key.expires_at <= now {
+        audit_failure(state, req, &entry, "expired");
         let detail = format!(
             "API key expired at {}.",
             go_quote(&go_time_string(entry.key.expires_at))
@@ -362,6 +376,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
             Some(_) => true,
         };
         if !valid_here {
+            audit_failure(state, req, &entry, "audience");
             return Err(unauthorized(
                 state,
                 req.mcp,
@@ -379,6 +394,32 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
         entry,
         source: *source,
     })))
+}
+
+/// Records a known key presented and refused (issue #9): the key's owner, the key id
+/// (never its secret) and why, off the request path.
+fn audit_failure(state: &AuthState, req: &RequestInfo, entry: &CachedKey, reason: &str) {
+    let context = AuditContext {
+        request_id: req.request_id,
+        ip: req.ip.clone(),
+        user_agent: req
+            .user_agent
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
+        actor: Some(entry.key.user_id),
+    };
+    let resource = AuditResource::new("api_key", entry.key.user_id, entry.key.token_name.clone())
+        .with_fields(serde_json::json!({
+            "api_key_id": entry.key.id,
+            "login_type": entry.key.login_type,
+            "reason": reason,
+        }));
+    state.audit.record_in_background(context.entry(
+        AuditAction::Login,
+        resource,
+        StatusCode::UNAUTHORIZED,
+    ));
 }
 
 /// Both the key and its user link must be valid (spec/auth.md §1.4). The cached entry

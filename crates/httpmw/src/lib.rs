@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod apikey;
+pub mod audit;
 pub mod body;
 pub mod client_ip;
 pub mod concurrency;

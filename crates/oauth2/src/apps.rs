@@ -8,7 +8,11 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use gatehouse_httpmw::{Actor, ApiError, Json, JsonBody, params::uuid::parse_uuid_param};
+use gatehouse_httpmw::{
+    Actor, ApiError, Json, JsonBody,
+    audit::{AuditAction, AuditContext, AuditResource},
+    params::uuid::parse_uuid_param,
+};
 use gatehouse_rbac::Action;
 use gatehouse_sdk::{
     Response as Envelope,
@@ -477,6 +481,7 @@ pub struct RevokeAppQuery {
 pub async fn revoke_app_for_user(
     State(provider): State<SharedProvider>,
     actor: Actor,
+    audit: AuditContext,
     Query(q): Query<RevokeAppQuery>,
 ) -> Response {
     let result = async {
@@ -490,6 +495,12 @@ pub async fn revoke_app_for_user(
             .revoke_oauth2_app_for_user(actor.subject(), app.id, actor.user_id())
             .await
             .map_err(|e| ApiError::from_store(e, "Internal error revoking tokens."))?;
+        let resource = AuditResource::new("oauth2_provider_app", app.id, app.name.clone())
+            .with_fields(serde_json::json!({"revoked": "all of the user's tokens"}));
+        provider
+            .audit
+            .record(audit.entry(AuditAction::Delete, resource, StatusCode::NO_CONTENT))
+            .await;
         Ok::<_, ApiError>(StatusCode::NO_CONTENT)
     }
     .await;

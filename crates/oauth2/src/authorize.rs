@@ -12,7 +12,10 @@ use axum::{
     http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gatehouse_httpmw::apikey::{Authenticated, Outcome, Prechecked, TokenSource};
+use gatehouse_httpmw::{
+    apikey::{Authenticated, Outcome, Prechecked, TokenSource},
+    audit::{AuditAction, AuditContext, AuditResource},
+};
 use gatehouse_rbac::{ScopeName, scope::scopes_cover};
 use gatehouse_sdk::oauth2::{CodeChallengeMethod, ErrorCode, ResponseType};
 use gatehouse_store::{
@@ -267,6 +270,8 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> 
         ));
     }
     let source = auth.source;
+    let mut audit = AuditContext::from_parts(req.extensions(), req.headers());
+    audit.actor = Some(auth.key.user_id);
     let form = read_form(req.into_body()).await?;
     // CSRF matters only when the browser sent the session by itself (its cookie).
     if source == TokenSource::Cookie {
@@ -307,6 +312,18 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> 
         .await
         .map_err(OAuth2Error::from)?;
     tracing::info!(app_id = %app.id, user_id = %auth.key.user_id, "authorization code issued");
+    // The user granted the client access (issue #9): what, to whom, for which resource.
+    let resource = AuditResource::new("oauth2_provider_app", app.id, app.name.clone()).with_fields(
+        serde_json::json!({
+            "grant": "authorization_code",
+            "scope": row.scope,
+            "resource": row.resource_uri,
+        }),
+    );
+    provider
+        .audit
+        .record(audit.entry(AuditAction::Create, resource, StatusCode::FOUND))
+        .await;
     Ok(cb.found(&[("code", &code.formatted())]))
 }
 

@@ -59,6 +59,8 @@ pub struct Provider {
     pub secure_cookies: bool,
     /// Hosts the consent page's CSP lets through besides itself.
     pub csp_hosts: gatehouse_httpmw::security_headers::CspHosts,
+    /// Where grants and revocations are recorded.
+    pub audit: gatehouse_httpmw::audit::Auditor,
 }
 
 pub type SharedProvider = Arc<Provider>;

@@ -6,7 +6,10 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use gatehouse_httpmw::token as api_token;
+use gatehouse_httpmw::{
+    audit::{AuditAction, AuditContext, AuditResource},
+    token as api_token,
+};
 use gatehouse_sdk::oauth2::{OAuth2Error as ErrorBody, TokenRevocationRequest};
 use gatehouse_store::{models::OAuth2Token, system::oauth2_provider};
 
@@ -33,13 +36,18 @@ use crate::{
     security(())
 )]
 pub async fn revoke(State(provider): State<SharedProvider>, req: Request) -> Response {
-    match run(&provider, req).await {
+    let audit = AuditContext::from_parts(req.extensions(), req.headers());
+    match run(&provider, req, audit).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(provider: &SharedProvider, req: Request) -> Result<(), OAuth2Error> {
+async fn run(
+    provider: &SharedProvider,
+    req: Request,
+    mut audit: AuditContext,
+) -> Result<(), OAuth2Error> {
     let (parts, query, form) = read_request(req).await?;
     // RFC 7009 §2.1: the client authenticates first; nothing is revoked otherwise.
     let (app, _) = authenticated_client(provider, &parts.headers, &query, &form).await?;
@@ -54,6 +62,13 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<(), OAuth2Error>
             .store
             .revoke_oauth2_grant(oauth2_provider(), found.user_id, found.grant_id)
             .await?;
+        audit.actor = Some(found.user_id);
+        let resource = AuditResource::new("oauth2_provider_app", app.id, app.name.clone())
+            .with_fields(serde_json::json!({"revoked": "grant", "by": "client (RFC 7009)"}));
+        provider
+            .audit
+            .record(audit.entry(AuditAction::Delete, resource, StatusCode::OK))
+            .await;
     }
     // §2.2: unknown, malformed or foreign tokens are answered 200 all the same.
     Ok(())

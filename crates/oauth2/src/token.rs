@@ -6,7 +6,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use gatehouse_httpmw::token as api_token;
+use gatehouse_httpmw::{
+    audit::{AuditAction, AuditContext, AuditResource},
+    token as api_token,
+};
 use gatehouse_rbac::ScopeName;
 use gatehouse_sdk::oauth2::{
     ErrorCode, GrantType, OAuth2Error as ErrorBody, TokenRequest, TokenResponse, TokenType,
@@ -47,13 +50,30 @@ const BAD_TARGET: &str = "The resource parameter is invalid";
     security(())
 )]
 pub async fn token(State(provider): State<SharedProvider>, req: Request) -> Response {
-    match issue(&provider, req).await {
+    let audit = AuditContext::from_parts(req.extensions(), req.headers());
+    match issue(&provider, req, &audit).await {
         Ok(body) => axum::Json(body).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => {
+            // A client that failed to authenticate (issue #9), off the request path.
+            if e.code == ErrorCode::InvalidClient {
+                let resource = AuditResource::new("oauth2_provider_app", Uuid::nil(), "")
+                    .with_fields(serde_json::json!({"error": e.code.as_str()}));
+                provider.audit.record_in_background(audit.entry(
+                    AuditAction::Login,
+                    resource,
+                    e.status,
+                ));
+            }
+            e.into_response()
+        }
     }
 }
 
-async fn issue(provider: &SharedProvider, req: Request) -> Result<TokenResponse, OAuth2Error> {
+async fn issue(
+    provider: &SharedProvider,
+    req: Request,
+    audit: &AuditContext,
+) -> Result<TokenResponse, OAuth2Error> {
     let ip = gatehouse_httpmw::rate_limit::client_ip(&req).to_string();
     let (parts, query, form) = read_request(req).await?;
     let grant = match form.one("grant_type")? {
@@ -101,7 +121,7 @@ async fn issue(provider: &SharedProvider, req: Request) -> Result<TokenResponse,
         GrantType::AuthorizationCode => {
             exchange_code(provider, &form, &app, secret_id, resource, ip).await
         }
-        _ => refresh(provider, &form, &app, resource, ip).await,
+        _ => refresh(provider, &form, &app, resource, ip, audit).await,
     }
 }
 
@@ -278,6 +298,7 @@ async fn refresh(
     app: &OAuth2App,
     resource: Option<String>,
     ip: String,
+    audit: &AuditContext,
 ) -> Result<TokenResponse, OAuth2Error> {
     let system = oauth2_provider();
     let raw = form
@@ -301,6 +322,21 @@ async fn refresh(
             .store
             .revoke_oauth2_grant(system, stored.user_id, stored.grant_id)
             .await?;
+        let mut audit = audit.clone();
+        audit.actor = Some(stored.user_id);
+        let resource = AuditResource::new("oauth2_provider_app", app.id, app.name.clone())
+            .with_fields(serde_json::json!({
+                "revoked": "grant",
+                "reason": "rotated refresh token presented again",
+            }));
+        provider
+            .audit
+            .record(audit.entry(
+                AuditAction::Delete,
+                resource,
+                axum::http::StatusCode::BAD_REQUEST,
+            ))
+            .await;
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }
     let user_may_sign_in = matches!(stored.user_status.as_str(), "active" | "dormant");

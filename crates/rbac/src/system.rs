@@ -163,6 +163,26 @@ pub fn oauth2_provider() -> &'static Subject {
     &OAUTH2_PROVIDER_SUBJECT
 }
 
+/// The audit writer: creates audit entries and can do nothing else, so recording who did
+/// what never borrows the rights of the request being recorded.
+static AUDIT_WRITER: LazyLock<RoleDef> = LazyLock::new(|| RoleDef {
+    name: "audit-writer",
+    display_name: "Audit Writer",
+    site: Vec::leak(vec![Permission::allow(ResourceType::AuditLog, Create)]),
+    user: &[],
+    org: &[],
+    member: &[],
+    org_scoped: false,
+});
+
+static AUDIT_WRITER_SUBJECT: LazyLock<Subject> =
+    LazyLock::new(|| system_subject("audit_writer", &AUDIT_WRITER));
+
+/// The subject audit entries are written as.
+pub fn audit_writer() -> &'static Subject {
+    &AUDIT_WRITER_SUBJECT
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +209,21 @@ mod tests {
                     authorize(purge, action, &object).is_ok(),
                     expected,
                     "dbpurge {action} on {resource}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn audit_writer_may_only_create_audit_entries() {
+        for resource in ResourceType::ALL {
+            for action in Action::ALL {
+                let object = Object::of(*resource).with_id(Uuid::new_v4());
+                let expected = action == Create && *resource == ResourceType::AuditLog;
+                assert_eq!(
+                    authorize(audit_writer(), action, &object).is_ok(),
+                    expected,
+                    "audit_writer {action} on {resource}"
                 );
             }
         }

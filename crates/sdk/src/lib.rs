@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apikeys;
+pub mod audit;
 pub mod client;
 pub mod error;
 pub mod gofmt;

@@ -5,6 +5,7 @@ use std::{path::Path, sync::Arc};
 use gatehouse_httpmw::{
     AuthState,
     apikey::AuthzRecording,
+    audit::Auditor,
     client_ip::TrustedProxies,
     experiments::Experiments,
     metrics::ApiMetrics,
@@ -198,6 +199,7 @@ impl AppState {
                 (true, true) => AuthzRecording::Always,
             },
             links: oidc.clone().map(|o| -> Arc<dyn LinkRefresher> { o }),
+            audit: Auditor::new(store.clone()),
         });
         let provisioner = Provisioner::new(store.clone());
         let jobs = JobSignal::default();
@@ -269,6 +271,7 @@ impl AppState {
             dcr_flag: config.oauth2_dynamic_client_registration,
             secure_cookies: config.secure_auth_cookie || access_url.starts_with("https://"),
             csp_hosts: csp_hosts.clone(),
+            audit: auth.audit.clone(),
         });
         Ok(AppState(Arc::new(App {
             store,

@@ -31,8 +31,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     api::{
-        agents, aibridge, apikeys, debug, experiments, files, mcp, organizations, scopes, tasks,
-        templates, users, workspaces,
+        agents, aibridge, apikeys, audit, debug, experiments, files, mcp, organizations, scopes,
+        tasks, templates, users, workspaces,
     },
     app::AppState,
     openapi::ApiDoc,
@@ -255,6 +255,7 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(oauth2_management_routes(app))
         .routes(routes!(experiments::enabled_experiments))
+        .routes(routes!(audit::audit_logs))
         .routes(routes!(debug::cpu_profile))
         .routes(routes!(users::logout))
         .routes(routes!(users::create_user))

@@ -8,6 +8,7 @@
 
 mod aibridge;
 mod apikeys;
+mod audit;
 mod auth;
 mod auth_cache;
 mod cli;

@@ -9,7 +9,11 @@ use axum::{
 };
 use chrono::TimeDelta;
 use gatehouse_httpmw::{
-    Actor, ApiError, Json, JsonBody, client_ip::ClientIp, params::user::resolve_user, token,
+    Actor, ApiError, Json, JsonBody,
+    audit::{AuditAction, AuditContext, AuditResource},
+    client_ip::ClientIp,
+    params::user::resolve_user,
+    token,
 };
 use gatehouse_rbac::{AllowList, Subject, scope::ScopeName};
 use gatehouse_sdk::{
@@ -126,6 +130,7 @@ pub async fn create_token(
     State(app): State<AppState>,
     actor: Actor,
     ClientIp(ip): ClientIp,
+    audit: AuditContext,
     Path(user): Path<String>,
     JsonBody(req): JsonBody<CreateTokenRequest>,
 ) -> Result<Json<GenerateApiKeyResponse>, ApiError> {
@@ -185,7 +190,20 @@ pub async fn create_token(
             ip: ip.clone(),
         };
         match issue_key(&app, actor.subject(), spec).await {
-            Ok((key, _)) => return Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key })),
+            Ok((key, _)) => {
+                let fields = serde_json::json!({"login_type": "token", "scopes": scopes});
+                audit_key(
+                    &app,
+                    &audit,
+                    AuditAction::Create,
+                    user.id,
+                    &key,
+                    &token_name,
+                    fields,
+                )
+                .await;
+                return Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key }));
+            }
             Err(e) if e.status == StatusCode::CONFLICT && attempts_left > 0 => {
                 token_name = crate::names::random_name();
             }
@@ -213,6 +231,7 @@ pub async fn create_session_key(
     State(app): State<AppState>,
     actor: Actor,
     ClientIp(ip): ClientIp,
+    audit: AuditContext,
     Path(user): Path<String>,
 ) -> Result<Json<GenerateApiKeyResponse>, ApiError> {
     let user = resolve_user(&app.store, &actor, &user).await?;
@@ -229,7 +248,32 @@ pub async fn create_session_key(
         ip,
     };
     let (key, _) = issue_key(&app, actor.subject(), spec).await?;
+    let fields = serde_json::json!({"login_type": "password"});
+    audit_key(&app, &audit, AuditAction::Create, user.id, &key, "", fields).await;
     Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key }))
+}
+
+/// Records a key created, deleted or expired (issue #9): its id, never its secret.
+async fn audit_key(
+    app: &AppState,
+    audit: &AuditContext,
+    action: AuditAction,
+    owner: uuid::Uuid,
+    key: &str,
+    name: &str,
+    mut fields: serde_json::Value,
+) {
+    let key_id = key.split_once('-').map_or(key, |(id, _)| id);
+    fields["api_key_id"] = serde_json::Value::from(key_id);
+    let status = match action {
+        AuditAction::Create => StatusCode::CREATED,
+        _ => StatusCode::NO_CONTENT,
+    };
+    let resource = AuditResource::new("api_key", owner, name).with_fields(fields);
+    app.auth
+        .audit
+        .record(audit.entry(action, resource, status))
+        .await;
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -355,12 +399,29 @@ pub async fn key_by_id(
 pub async fn delete_key(
     State(app): State<AppState>,
     actor: Actor,
+    audit: AuditContext,
     Path((user, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let user = resolve_user(&app.store, &actor, &user).await?;
+    let name = app
+        .store
+        .api_key_by_id(actor.subject(), user.id, &id)
+        .await
+        .map(|k| k.token_name)
+        .unwrap_or_default();
     app.store
         .delete_api_key(actor.subject(), user.id, &id)
         .await?;
+    audit_key(
+        &app,
+        &audit,
+        AuditAction::Delete,
+        user.id,
+        &id,
+        &name,
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -375,11 +436,14 @@ pub async fn delete_key(
 pub async fn expire_key(
     State(app): State<AppState>,
     actor: Actor,
+    audit: AuditContext,
     Path((user, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let user = resolve_user(&app.store, &actor, &user).await?;
     app.store
         .expire_api_key(actor.subject(), user.id, &id)
         .await?;
+    let fields = serde_json::json!({"expired": true});
+    audit_key(&app, &audit, AuditAction::Write, user.id, &id, "", fields).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

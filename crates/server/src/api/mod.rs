@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod aibridge;
 pub mod apikeys;
+pub mod audit;
 pub mod convert;
 pub mod debug;
 pub mod experiments;

@@ -7,6 +7,7 @@ use axum::{
 };
 use gatehouse_httpmw::{
     Actor, ApiError, Json, JsonBody,
+    audit::{AuditAction, AuditContext, AuditResource},
     params::{
         organization::resolve_organization,
         user::{resolve_user, resolve_user_as},
@@ -234,6 +235,7 @@ fn validate_roles(roles: &[String], org_roles: bool) -> Result<Vec<String>, ApiE
 pub async fn update_member_roles(
     State(app): State<AppState>,
     actor: Actor,
+    audit: AuditContext,
     Path((organization, user)): Path<(String, String)>,
     JsonBody(req): JsonBody<UpdateRoles>,
 ) -> Result<Json<OrganizationMember>, ApiError> {
@@ -244,11 +246,25 @@ pub async fn update_member_roles(
             "You cannot change your own organization roles.",
         ));
     }
-    let updated = app
+    let result = app
         .store
-        .update_organization_member_roles(actor.subject(), org.id, member.member.user_id, roles)
-        .await?;
-    Ok(Json(StatusCode::OK, convert::member(&updated)))
+        .update_organization_member_roles(
+            actor.subject(),
+            org.id,
+            member.member.user_id,
+            roles.clone(),
+        )
+        .await
+        .map_err(ApiError::from);
+    let resource = AuditResource::new(
+        "organization_member",
+        member.member.user_id,
+        member.username.clone(),
+    )
+    .in_org(org.id)
+    .with_diff(roles_diff(&member.member.roles.0, &roles));
+    audit_outcome(&app, &audit, resource, &result).await;
+    Ok(Json(StatusCode::OK, convert::member(&result?)))
 }
 
 /// Roles that can be granted in an organization, and whether you may grant each.
@@ -300,6 +316,7 @@ pub async fn site_roles(
 pub async fn update_user_roles(
     State(app): State<AppState>,
     actor: Actor,
+    audit: AuditContext,
     Path(user): Path<String>,
     JsonBody(req): JsonBody<UpdateRoles>,
 ) -> Result<Json<gatehouse_sdk::users::User>, ApiError> {
@@ -308,13 +325,41 @@ pub async fn update_user_roles(
     if user.id == actor.user_id() {
         return Err(ApiError::bad_request("You cannot change your own roles."));
     }
-    let updated = app
+    let result = app
         .store
-        .update_user_site_roles(actor.subject(), user.id, roles)
-        .await?;
+        .update_user_site_roles(actor.subject(), user.id, roles.clone())
+        .await
+        .map_err(ApiError::from);
+    let resource = AuditResource::new("user", user.id, user.username.clone())
+        .with_diff(roles_diff(&user.rbac_roles.0, &roles));
+    audit_outcome(&app, &audit, resource, &result).await;
+    let updated = result?;
     let orgs = app
         .store
         .user_organization_ids(actor.subject(), updated.id)
         .await?;
     Ok(Json(StatusCode::OK, convert::user(&updated, orgs)))
+}
+
+/// The audit diff of a role change (codersdk `AuditDiff`).
+fn roles_diff(old: &[String], new: &[String]) -> serde_json::Value {
+    serde_json::json!({"roles": {"old": old, "new": new, "secret": false}})
+}
+
+/// Records a role change, granted or refused (issue #9: a refused assignment is an
+/// attempted privilege escalation worth seeing).
+async fn audit_outcome<T>(
+    app: &AppState,
+    audit: &AuditContext,
+    resource: AuditResource,
+    result: &Result<T, ApiError>,
+) {
+    let status = match result {
+        Ok(_) => StatusCode::OK,
+        Err(err) => err.status,
+    };
+    app.auth
+        .audit
+        .record(audit.entry(AuditAction::Write, resource, status))
+        .await;
 }

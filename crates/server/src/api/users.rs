@@ -6,7 +6,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{
-    Actor, ApiError, Json, JsonBody, apikey::SESSION_COOKIE, client_ip::ClientIp,
+    Actor, ApiError, Json, JsonBody,
+    apikey::SESSION_COOKIE,
+    audit::{AuditAction, AuditContext, AuditResource},
+    client_ip::ClientIp,
     params::user::resolve_user,
 };
 use gatehouse_rbac::roles::{SITE_ROLE_NAMES, can_assign};
@@ -174,9 +177,10 @@ pub fn session_cookie(app: &AppState, value: &str, max_age: i64) -> Option<Heade
 pub async fn login(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    audit: AuditContext,
     JsonBody(req): JsonBody<LoginWithPasswordRequest>,
 ) -> Result<Response, ApiError> {
-    let token = password_login(&app, &req.email, req.password, ip).await?;
+    let token = password_login(&app, &req.email, req.password, ip, audit).await?;
     let mut res = Json(
         StatusCode::CREATED,
         LoginWithPasswordResponse {
@@ -191,12 +195,37 @@ pub async fn login(
 }
 
 /// Checks an email and password and issues a session key (shared by the JSON API and the
-/// login page).
+/// login page). Every attempt is audited (issue #9), with the account as the actor when
+/// the email names one.
 pub async fn password_login(
     app: &AppState,
     email: &str,
     password: String,
     ip: String,
+    mut audit: AuditContext,
+) -> Result<String, ApiError> {
+    let mut account = None;
+    let outcome = attempt_password_login(app, email, password, ip, &mut account).await;
+    let status = match &outcome {
+        Ok(_) => StatusCode::CREATED,
+        Err(err) => err.status,
+    };
+    audit.actor = account;
+    let resource = AuditResource::new("api_key", account.unwrap_or_else(Uuid::nil), "")
+        .with_fields(serde_json::json!({"login_type": "password"}));
+    app.auth
+        .audit
+        .record(audit.entry(AuditAction::Login, resource, status))
+        .await;
+    outcome
+}
+
+async fn attempt_password_login(
+    app: &AppState,
+    email: &str,
+    password: String,
+    ip: String,
+    account: &mut Option<Uuid>,
 ) -> Result<String, ApiError> {
     let mut err = validation_failed();
     let mut bad = false;
@@ -221,6 +250,7 @@ pub async fn password_login(
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(ApiError::from_store(e, "Internal error.")),
     };
+    *account = user.as_ref().map(|u| u.id);
     // Always run the KDF, so a missing account costs the same time as a wrong password.
     let stored = user
         .as_ref()
@@ -278,7 +308,11 @@ pub async fn password_login(
     tag = "Authorization",
     responses((status = 200, body = Envelope), (status = 401, body = Envelope))
 )]
-pub async fn logout(State(app): State<AppState>, actor: Actor) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(app): State<AppState>,
+    actor: Actor,
+    audit: AuditContext,
+) -> Result<Response, ApiError> {
     app.store
         .delete_api_key(system_restricted(), actor.user_id(), &actor.0.key.id)
         .await
@@ -289,6 +323,12 @@ pub async fn logout(State(app): State<AppState>, actor: Actor) -> Result<Respons
                 Err(e)
             }
         })?;
+    let resource = AuditResource::new("api_key", actor.user_id(), "")
+        .with_fields(serde_json::json!({"api_key_id": actor.0.key.id}));
+    app.auth
+        .audit
+        .record(audit.entry(AuditAction::Logout, resource, StatusCode::OK))
+        .await;
     let mut res = Json(StatusCode::OK, Envelope::message("Logged out!")).into_response();
     if let Some(cookie) = session_cookie(&app, "", -1) {
         res.headers_mut().insert(header::SET_COOKIE, cookie);

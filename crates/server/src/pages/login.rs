@@ -10,6 +10,7 @@ use axum::{
 };
 use gatehouse_httpmw::{
     apikey::cookie,
+    audit::AuditContext,
     client_ip::ClientIp,
     security_headers::{CspHosts, site_csp},
 };
@@ -138,6 +139,7 @@ pub async fn login_page(
 pub async fn login_submit(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    audit: AuditContext,
     Query(q): Query<LoginQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -174,7 +176,7 @@ pub async fn login_submit(
             "Your sign-in form expired. Please try again.",
         );
     }
-    match password_login(&app, &email, field("password").to_owned(), ip).await {
+    match password_login(&app, &email, field("password").to_owned(), ip, audit).await {
         Ok(token) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
             let headers = res.headers_mut();

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod apikeys;
+pub mod audit;
 pub mod links;
 pub mod members;
 pub mod oauth2;
