@@ -110,6 +110,27 @@ async fn sign_in_through_the_provider_creates_the_user_and_a_session() {
         let again = sign_in(&app, &idp, "alice.smith").await;
         assert_ne!(again, token);
         assert_eq!(me(&app, &again).await.json()["id"], user["id"]);
+        // Both sign-ins are in the audit log, by the user.
+        let filter = gatehouse_store::queries::audit::AuditFilter {
+            action: Some("login".to_owned()),
+            ..Default::default()
+        };
+        let (logins, count) = app
+            .state
+            .store
+            .audit_logs(system_restricted(), &filter, 10, 0)
+            .await
+            .unwrap();
+        assert_eq!(count, 2);
+        for login in logins {
+            let entry = login.entry;
+            assert_eq!(
+                entry.user_id.unwrap().to_string(),
+                user["id"].as_str().unwrap()
+            );
+            assert_eq!(entry.status_code, 307);
+            assert_eq!(entry.additional_fields.unwrap()["login_type"], "oidc");
+        }
         // The link keeps the provider's tokens encrypted, never in the clear.
         let link = app
             .state

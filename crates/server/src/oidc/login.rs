@@ -8,7 +8,11 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use gatehouse_httpmw::{ApiError, client_ip::ClientIp};
+use gatehouse_httpmw::{
+    ApiError,
+    audit::{AuditAction, AuditContext, AuditResource},
+    client_ip::ClientIp,
+};
 use gatehouse_store::{
     StoreError,
     models::{NewUser, User},
@@ -73,6 +77,7 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    mut audit: AuditContext,
     query: Result<Query<CallbackQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -88,7 +93,24 @@ pub async fn callback(
     }
     match query.code.as_deref() {
         None => Ok(start(&app, &oidc, query.redirect.as_deref())),
-        Some(code) => finish(&app, &oidc, code, query.state.as_deref(), &headers, ip).await,
+        Some(code) => {
+            let mut account = None;
+            let state = query.state.as_deref();
+            let result = finish(&app, &oidc, code, state, &headers, ip, &mut account).await;
+            // Every completed sign-in leg is audited (issue #9), refused or not.
+            let status = match &result {
+                Ok(res) => res.status(),
+                Err(err) => err.status,
+            };
+            audit.actor = account;
+            let resource = AuditResource::new("api_key", account.unwrap_or_else(Uuid::nil), "")
+                .with_fields(serde_json::json!({"login_type": LOGIN_TYPE}));
+            app.auth
+                .audit
+                .record(audit.entry(AuditAction::Login, resource, status))
+                .await;
+            result
+        }
     }
 }
 
@@ -155,6 +177,7 @@ async fn finish(
     state: Option<&str>,
     headers: &HeaderMap,
     ip: String,
+    account: &mut Option<Uuid>,
 ) -> Result<Response, ApiError> {
     check_state(state, headers)?;
     let verifier = pkce_verifier(headers)?;
@@ -231,6 +254,7 @@ async fn finish(
         claims: Value::Object(claims.clone()),
     };
     let user = find_or_create_user(app, oidc, &email, &claims, &link).await?;
+    *account = Some(user.id);
     if user.status == "suspended" {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
