@@ -63,6 +63,13 @@ if ! python3 prometheus_check.py "http://127.0.0.1:$metrics_port/metrics"; then
   echo "e2e: prometheus_check.py FAILED" >&2
 fi
 
+# Schema-driven testing, against a server of its own (rate limits off).
+echo "== e2e: schemathesis.sh"
+if ! bash schemathesis.sh; then
+  failed=$((failed + 1))
+  echo "e2e: schemathesis.sh FAILED" >&2
+fi
+
 if [ "$failed" -ne 0 ]; then
   echo "--- server log ---" >&2
   tail -n 50 "$log" >&2

@@ -64,6 +64,8 @@ pub const CSRF_FAILED: &str = "Something is wrong with your CSRF token. Please r
         (status = 200, description = "The consent page", content_type = "text/html"),
         (status = 302, description = "Back to the client with an error"),
         (status = 303, description = "To the login page"),
+        (status = 400, description = "An error page: the client or its redirect URI cannot be trusted with the error (RFC 6749 §4.1.2.1)", content_type = "text/html"),
+        (status = 401, description = "An error page: the client is unknown", content_type = "text/html"),
     ),
     security(())
 )]

@@ -37,3 +37,59 @@ impl Modify for SessionTokenScheme {
         );
     }
 }
+
+/// Documents the answers the gate gives on any operation, whatever its handler says
+/// (found by schemathesis): `400` for a malformed path, query or body, and `401` for a
+/// missing or bad credential on every operation that needs one. OAuth2 protocol and
+/// discovery endpoints answer in the RFC 6749 error shape, the rest in the API's.
+pub fn document_gate_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{
+        ContentBuilder, Ref, ResponseBuilder, path::Operation, security::SecurityRequirement,
+    };
+
+    let answer = |description: &str, schema: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build()
+    };
+    let public = |op: &Operation| {
+        op.security
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|r| *r == SecurityRequirement::default()))
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let protocol = path.starts_with("/oauth2/") || path.starts_with("/.well-known/");
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let is_public = public(op);
+            // Client-facing protocol endpoints answer as RFC 6749 §5.2 says; the user's
+            // own session endpoints under /oauth2 (revoking an app) answer as the API.
+            let schema = if protocol && is_public {
+                "OAuth2Error"
+            } else {
+                "Response"
+            };
+            let responses = &mut op.responses.responses;
+            responses
+                .entry("400".to_owned())
+                .or_insert_with(|| answer("Malformed path, query or body", schema).into());
+            if !is_public {
+                responses
+                    .entry("401".to_owned())
+                    .or_insert_with(|| answer("Missing or invalid credential", schema).into());
+            }
+        }
+    }
+}

@@ -346,13 +346,15 @@ fn external_auth_routes(app: &AppState) -> Router<AppState> {
 
 /// The OpenAPI document of every routed operation.
 pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
-    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let mut doc = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .merge(public_routes(app))
         .merge(authenticated_routes(app))
         .merge(agent_routes(app))
         .merge(oauth2_protocol_routes(app))
         .merge(discovery_routes(app))
-        .into_openapi()
+        .into_openapi();
+    crate::openapi::document_gate_answers(&mut doc);
+    doc
 }
 
 async fn healthz() -> &'static str {
@@ -389,6 +391,7 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> App {
         .merge(discovery_routes(&app))
         .split_for_parts();
     doc.merge(oauth2_doc);
+    crate::openapi::document_gate_answers(&mut doc);
     let doc_json: Arc<str> = serde_json::to_string(&doc)
         .unwrap_or_else(|_| "{}".to_owned())
         .into();

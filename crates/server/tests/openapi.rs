@@ -111,6 +111,10 @@ async fn every_secured_operation_answers_401_without_credentials(app: TestApp) {
             "{name}: {}",
             res.text()
         );
+        // ... and the document says so (schemathesis checks answers against it).
+        let documented = &doc["paths"][&path][method.to_lowercase()]["responses"];
+        assert!(documented["401"].is_object(), "{name}: 401 undocumented");
+        assert!(documented["400"].is_object(), "{name}: 400 undocumented");
         // Agent routes answer without a challenge (spec/auth.md §5.1 step 8).
         let agent_route = path.starts_with("/api/v2/workspaceagents/me/");
         assert_eq!(
