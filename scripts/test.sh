@@ -67,6 +67,27 @@ if [ "$#" -eq 0 ]; then
     status=1
   fi
 fi
+# A smoke run of every fuzz target on its seeds and regressions (fuzz/run; the long runs'
+# figures are in fuzz/results.md). libFuzzer needs the nightly toolchain.
+if [ "$#" -eq 0 ]; then
+  echo
+  echo "== fuzz smoke: every target for ${FUZZ_SMOKE_SECONDS:-10} s"
+  if cargo +nightly --version >/dev/null 2>&1; then
+    set +e
+    FUZZ_RESULTS="$(mktemp)" bash fuzz/run "${FUZZ_SMOKE_SECONDS:-10}" 2>&1 | tee "$log"
+    fuzz_status=${PIPESTATUS[0]}
+    set -e
+    passed=$((passed + $(grep -c '^fuzz: .* passed$' "$log" || true)))
+    fuzz_failed=$(grep -c '^fuzz: .* FAILED$' "$log" || true)
+    failed=$((failed + fuzz_failed))
+    if [ "$fuzz_status" -ne 0 ]; then
+      [ "$fuzz_failed" -gt 0 ] || failed=$((failed + 1))
+      status=1
+    fi
+  else
+    echo "fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly)"
+  fi
+fi
 echo
 echo "${passed} passed, ${failed} failed"
 exit "$status"

@@ -223,11 +223,22 @@ async fn read_json(body: Body) -> Result<ClientRegistrationRequest, OAuth2Error>
                 format!("The request body is larger than {FORM_BODY_LIMIT} bytes"),
             )
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_metadata(&bytes)
+}
+
+/// RFC 7591 §2: the body as client metadata, before validation.
+pub fn parse_metadata(bytes: &[u8]) -> Result<ClientRegistrationRequest, OAuth2Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
         invalid_metadata(format!(
             "The request body is not valid client metadata: {e}"
         ))
     })
+}
+
+/// Whether a registration body would be accepted (parsed and validated, nothing stored):
+/// the path hostile metadata takes, for the fuzzer.
+pub fn check_metadata(bytes: &[u8]) -> Result<(), OAuth2Error> {
+    validate(&parse_metadata(bytes)?).map(|_| ())
 }
 
 fn text(meta: &Value, key: &str) -> Option<String> {
