@@ -17,6 +17,7 @@ mod dump;
 mod errors;
 mod external_auth;
 mod harness;
+mod hostile;
 mod idp;
 mod logging;
 mod metrics;
