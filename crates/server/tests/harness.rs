@@ -100,6 +100,12 @@ impl TestApp {
                 return None;
             }
         };
+        Some(TestApp::postgres_at(&url, config).await)
+    }
+
+    /// An app on the PostgreSQL server at `url`, in a fresh schema of its own.
+    pub async fn postgres_at(url: &str, config: ServerConfig) -> TestApp {
+        let url = url.to_owned();
         let schema = format!("gh_test_{}", Uuid::new_v4().simple());
         let admin = Db::postgres(&url, None)
             .await
@@ -117,7 +123,7 @@ impl TestApp {
         let mut app = TestApp::with_db(db, config).await;
         app.postgres = Some((url, schema));
         app.wait_for_auth_cache().await;
-        Some(app)
+        app
     }
 
     /// A second Gatehouse replica on this app's PostgreSQL schema: its own pools, cache

@@ -16,6 +16,7 @@ mod debug;
 mod dump;
 mod errors;
 mod external_auth;
+mod faults;
 mod harness;
 mod hostile;
 mod idp;

@@ -1,0 +1,522 @@
+//! Faults (issue #9): the database goes away under load and comes back; many writers race
+//! on SQLite. Clients see 503s while the database is gone (never a 500, never a 401 that
+//! would sign them out), the server recovers by itself, and nothing is half-written.
+
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::http::StatusCode;
+use gatehouse_server::config::ServerConfig;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::harness::{TestApp, config};
+
+/// The load is the point here, not the limits.
+fn unlimited() -> ServerConfig {
+    let mut config = config();
+    config.dangerous_disable_rate_limits = true;
+    config
+}
+
+/// A PostgreSQL cluster of this test's own (the machine's binaries, run as the `postgres`
+/// user), so it can be stopped without disturbing the tests that share the main server.
+struct PrivateCluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let versions = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL binaries under /usr/lib/postgresql");
+    let mut versions: Vec<PathBuf> = versions.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("a PostgreSQL version")
+        .join("bin")
+        .join(name)
+}
+
+fn as_postgres(args: &[&str]) {
+    let out = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .output()
+        .expect("runuser");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl PrivateCluster {
+    fn start() -> PrivateCluster {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        as_postgres(&["true"]);
+        Command::new("chown")
+            .arg("postgres")
+            .arg(&dir)
+            .status()
+            .unwrap();
+        let data = dir.join("data");
+        as_postgres(&[
+            pg_bin("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ]);
+        let cluster = PrivateCluster { dir, port };
+        cluster.up();
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn up(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
+        as_postgres(&[
+            pg_bin("pg_ctl").to_str().unwrap(),
+            "-D",
+            self.data().to_str().unwrap(),
+            "-o",
+            &options,
+            "-l",
+            self.dir.join("log").to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
+    }
+
+    /// Stops the way a crash does: no shutdown checkpoint, connections cut.
+    fn crash(&self) {
+        as_postgres(&[
+            pg_bin("pg_ctl").to_str().unwrap(),
+            "-D",
+            self.data().to_str().unwrap(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]);
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin("pg_ctl"))
+            .args([
+                "-D",
+                self.data().to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the load saw: each answer's status, and the tokens answered 201.
+#[derive(Default)]
+struct Seen {
+    statuses: Vec<StatusCode>,
+    created: Vec<String>,
+    bad: Vec<String>,
+}
+
+/// Creates tokens and lists them, over and over, until `until`.
+async fn load(
+    app: Arc<TestApp>,
+    owner: String,
+    seen: Arc<Mutex<Seen>>,
+    until: Instant,
+    worker: usize,
+) {
+    let mut n = 0;
+    while Instant::now() < until {
+        n += 1;
+        let res = app
+            .post("/api/v2/users/me/keys/tokens")
+            .token(&owner)
+            .json(&json!({"token_name": format!("w{worker}-{n}")}))
+            .send()
+            .await;
+        let mut record = seen.lock().await;
+        record.statuses.push(res.status);
+        match res.status {
+            StatusCode::CREATED => record
+                .created
+                .push(res.json()["key"].as_str().unwrap().to_owned()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                if res.json()["message"]
+                    != "The database is temporarily unavailable. Please try again."
+                {
+                    record.bad.push(res.text());
+                }
+            }
+            other => record.bad.push(format!("{other}: {}", res.text())),
+        }
+        drop(record);
+        let res = app
+            .get("/api/v2/users/me/keys/tokens")
+            .token(&owner)
+            .send()
+            .await;
+        if !matches!(res.status, StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE) {
+            seen.lock()
+                .await
+                .bad
+                .push(format!("list {}: {}", res.status, res.text()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_and_restarted_under_load() {
+    let cluster = PrivateCluster::start();
+    let app = Arc::new(TestApp::postgres_at(&cluster.url(), unlimited()).await);
+    let (_, owner) = app.first_user().await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let until = Instant::now() + Duration::from_secs(11);
+    let workers: Vec<_> = (0..4)
+        .map(|w| tokio::spawn(load(app.clone(), owner.clone(), seen.clone(), until, w)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_crash = seen.lock().await.created.len();
+    cluster.crash();
+    // Longer than the pool's 5 s acquire timeout, so requests give up with a 503 rather
+    // than wait the outage out.
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    let during_outage = seen.lock().await.statuses.len();
+    cluster.up();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let seen = seen.lock().await;
+    assert!(
+        seen.bad.is_empty(),
+        "answers other than 201/200/503: {:#?}",
+        seen.bad
+    );
+    let unavailable = seen
+        .statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(before_crash > 0, "no token was created before the crash");
+    assert!(
+        unavailable > 0,
+        "the outage was never seen ({during_outage} answers)"
+    );
+    // It came back by itself: tokens were created after the restart.
+    let last = seen.statuses.last().copied();
+    assert_eq!(
+        last,
+        Some(StatusCode::CREATED),
+        "not recovered: {:?}",
+        &seen.statuses[seen.statuses.len().saturating_sub(10)..]
+    );
+    assert!(seen.created.len() > before_crash);
+
+    // Nothing half-written: every token answered 201 works. A commit whose acknowledgement
+    // died with the database leaves a whole row behind a 503 (the client cannot tell);
+    // there can be no more of those than there were 503s.
+    for token in &seen.created {
+        let res = app.get("/api/v2/users/me").token(token).send().await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+    let listed = app
+        .get("/api/v2/users/me/keys/tokens")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let rows = listed.json().as_array().unwrap().len();
+    assert!(
+        rows >= seen.created.len(),
+        "{rows} rows, {} answered 201",
+        seen.created.len()
+    );
+    assert!(
+        rows - seen.created.len() <= unavailable,
+        "{rows} rows for {} answers",
+        seen.statuses.len()
+    );
+    eprintln!(
+        "postgres outage: {} answers, {} tokens created, {} answered 503",
+        seen.statuses.len(),
+        seen.created.len(),
+        unavailable
+    );
+}
+
+/// Many concurrent writers on SQLite: every write waits its turn; `database is locked`
+/// never reaches a client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_writers_all_succeed() {
+    let app = Arc::new(TestApp::sqlite_with(unlimited()).await);
+    let (_, owner) = app.first_user().await;
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let app = app.clone();
+            let owner = owner.clone();
+            tokio::spawn(async move {
+                let created = app
+                    .post("/api/v2/users/me/keys/tokens")
+                    .token(&owner)
+                    .json(&json!({"token_name": format!("t{i}")}))
+                    .send()
+                    .await;
+                let login = app
+                    .post("/api/v2/users/login")
+                    .json(&json!({"email": crate::harness::OWNER_EMAIL, "password": crate::harness::OWNER_PASSWORD}))
+                    .send()
+                    .await;
+                (created.status, created.text(), login.status, login.text())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (created, created_body, login, login_body) = task.await.unwrap();
+        assert_eq!(created, StatusCode::CREATED, "{created_body}");
+        assert_eq!(login, StatusCode::CREATED, "{login_body}");
+    }
+    let listed = app
+        .get("/api/v2/users/me/keys/tokens")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(listed.json().as_array().unwrap().len(), 64);
+}
+
+/// The real binary on SQLite, on a port of its own.
+struct Binary {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Binary {
+    async fn start(data_dir: &std::path::Path) -> Binary {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["server", "--http-address", &format!("127.0.0.1:{port}")])
+            .args(["--access-url", &base, "--dangerous-disable-rate-limits"])
+            .args(["--provisioner-daemons", "0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("CODER_PG_CONNECTION_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                return Binary { child, base };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the server did not start");
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < within, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn owner_session(http: &reqwest::Client, base: &str) -> String {
+    let first = http
+        .post(format!("{base}/api/v2/users/first"))
+        .json(&json!({"email": crate::harness::OWNER_EMAIL, "username": "owner", "password": crate::harness::OWNER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(first.status().is_success() || first.status() == StatusCode::CONFLICT);
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v2/users/login"))
+        .json(&json!({"email": crate::harness::OWNER_EMAIL, "password": crate::harness::OWNER_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["session_token"].as_str().unwrap().to_owned()
+}
+
+/// `kill -9` while tokens are being issued: after a restart, every token whose 201
+/// reached its client works, and the database passes its integrity check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_token_issuance_loses_no_answered_token() {
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-kill-{}", uuid::Uuid::new_v4().simple()));
+    let mut server = Binary::start(&dir).await;
+    let http = reqwest::Client::new();
+    let owner = owner_session(&http, &server.base).await;
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (http, base, owner, answered) = (
+                http.clone(),
+                server.base.clone(),
+                owner.clone(),
+                answered.clone(),
+            );
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let res = http
+                        .post(format!("{base}/api/v2/users/me/keys/tokens"))
+                        .header("Coder-Session-Token", &owner)
+                        .json(&json!({"token_name": format!("w{w}-{n}")}))
+                        .send()
+                        .await;
+                    // The connection dies with the server: the loop ends.
+                    let Ok(res) = res else { break };
+                    if res.status() != StatusCode::CREATED {
+                        break;
+                    }
+                    let Ok(body) = res.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    answered
+                        .lock()
+                        .await
+                        .push(body["key"].as_str().unwrap().to_owned());
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.signal("KILL");
+    server.wait(Duration::from_secs(5));
+    for w in workers {
+        w.await.unwrap();
+    }
+    let answered = answered.lock().await.clone();
+    assert!(answered.len() > 10, "too little load: {}", answered.len());
+
+    let server = Binary::start(&dir).await;
+    for token in &answered {
+        let res = http
+            .get(format!("{}/api/v2/users/me", server.base))
+            .header("Coder-Session-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "a token answered 201 was lost"
+        );
+    }
+    let listed: serde_json::Value = http
+        .get(format!("{}/api/v2/users/me/keys/tokens", server.base))
+        .header("Coder-Session-Token", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Rows committed whose answer never left are allowed; missing rows are not.
+    assert!(listed.as_array().unwrap().len() >= answered.len());
+    drop(server);
+    let check = Command::new("sqlite3")
+        .arg(dir.join("gatehouse.db"))
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    eprintln!(
+        "kill -9: {} tokens answered 201, all present after restart",
+        answered.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM with a request in flight: the request finishes, then the server exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-term-{}", uuid::Uuid::new_v4().simple()));
+    let mut server = Binary::start(&dir).await;
+    let http = reqwest::Client::new();
+    let owner = owner_session(&http, &server.base).await;
+    // A CPU profile takes as long as it is asked to: a request that is surely in flight.
+    let slow = {
+        let (http, base, owner) = (http.clone(), server.base.clone(), owner.clone());
+        tokio::spawn(async move {
+            http.get(format!("{base}/api/v2/debug/pprof/profile?seconds=2"))
+                .header("Coder-Session-Token", &owner)
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.signal("TERM");
+    let res = slow
+        .await
+        .unwrap()
+        .expect("the in-flight request was cut off");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.bytes().await.unwrap().is_empty());
+    let status = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
