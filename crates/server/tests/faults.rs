@@ -342,10 +342,17 @@ impl Binary {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // Dropped (killed and reaped) if it never answers.
+        let server = Binary { child, base };
         let http = reqwest::Client::new();
         for _ in 0..200 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                return Binary { child, base };
+            if http
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
