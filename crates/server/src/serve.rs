@@ -61,6 +61,12 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
     );
     let grace = config.graceful_shutdown_timeout;
     let state = AppState::start(db.clone(), config, access_url.clone()).await?;
+    // Before any daemon takes a job: what a crash left running is ended, not left hanging.
+    state
+        .provisioner
+        .fail_abandoned_jobs(true)
+        .await
+        .context("cannot recover provisioner jobs")?;
     state
         .provisioner
         .clone()

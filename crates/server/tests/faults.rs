@@ -14,7 +14,12 @@ use gatehouse_server::config::ServerConfig;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::harness::{TestApp, config};
+use crate::{
+    harness::{TestApp, config},
+    on_both_backends,
+};
+
+on_both_backends!(a_job_silent_for_five_minutes_is_ended_as_hung);
 
 /// The load is the point here, not the limits.
 fn unlimited() -> ServerConfig {
@@ -326,6 +331,10 @@ struct Binary {
 
 impl Binary {
     async fn start(data_dir: &std::path::Path) -> Binary {
+        Binary::start_with(data_dir, 0).await
+    }
+
+    async fn start_with(data_dir: &std::path::Path, daemons: u32) -> Binary {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -335,7 +344,7 @@ impl Binary {
         let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["server", "--http-address", &format!("127.0.0.1:{port}")])
             .args(["--access-url", &base, "--dangerous-disable-rate-limits"])
-            .args(["--provisioner-daemons", "0", "--data-dir"])
+            .args(["--provisioner-daemons", &daemons.to_string(), "--data-dir"])
             .arg(data_dir)
             .env_remove("CODER_PG_CONNECTION_URL")
             .stdout(std::process::Stdio::null())
@@ -526,4 +535,269 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let status = server.wait(Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = http
+        .request(method, url)
+        .header("Coder-Session-Token", token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// Polls a build until its job has ended; returns the build.
+async fn ended_build(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> serde_json::Value {
+    for _ in 0..200 {
+        let (_, build) = send(
+            http,
+            reqwest::Method::GET,
+            format!("{base}/api/v2/workspacebuilds/{id}"),
+            token,
+            None,
+        )
+        .await;
+        if !matches!(build["job"]["status"].as_str(), Some("pending" | "running")) {
+            return build;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("build {id} never ended");
+}
+
+/// `kill -9` while a stop build runs: after the restart the build has ended failed
+/// (its job would otherwise run forever), the workspace can be built again, and the
+/// database passes its integrity check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_build_transition_leaves_nothing_hanging() {
+    use reqwest::Method;
+
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-build-kill-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut server = Binary::start_with(&dir, 1).await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let owner = owner_session(&http, &base).await;
+    let agent = uuid::Uuid::new_v4();
+    let plan = json!({
+        "resources": [{"name": "dev", "type": "echo_container", "agents": [
+            {"name": "main", "auth_token": agent, "os": "linux", "architecture": "amd64"}
+        ]}],
+        "apply_delay_ms": {"start": 0, "stop": 20000, "delete": 0}
+    });
+    let file: serde_json::Value = http
+        .post(format!("{base}/api/v2/files"))
+        .header("Coder-Session-Token", &owner)
+        .header("content-type", "application/json")
+        .body(plan.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, version) = send(
+        &http,
+        Method::POST,
+        format!("{base}/api/v2/organizations/default/templateversions"),
+        &owner,
+        Some(json!({"storage_method": "file", "file_id": file["hash"], "provisioner": "echo"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{version}");
+    let version_url = format!(
+        "{base}/api/v2/templateversions/{}",
+        version["id"].as_str().unwrap()
+    );
+    for _ in 0..200 {
+        let (_, v) = send(&http, Method::GET, version_url.clone(), &owner, None).await;
+        if v["job"]["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, template) = send(
+        &http,
+        Method::POST,
+        format!("{base}/api/v2/organizations/default/templates"),
+        &owner,
+        Some(json!({"name": "echo", "template_version_id": version["id"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let (status, workspace) = send(
+        &http,
+        Method::POST,
+        format!("{base}/api/v2/users/me/workspaces"),
+        &owner,
+        Some(json!({"template_id": template["id"], "name": "dev"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{workspace}");
+    let start = ended_build(
+        &http,
+        &base,
+        &owner,
+        workspace["latest_build"]["id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(start["job"]["status"], "succeeded", "{start}");
+    let builds_url = format!(
+        "{base}/api/v2/workspaces/{}/builds",
+        workspace["id"].as_str().unwrap()
+    );
+    let (status, stop) = send(
+        &http,
+        Method::POST,
+        builds_url.clone(),
+        &owner,
+        Some(json!({"transition": "stop"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{stop}");
+    let stop_url = format!(
+        "{base}/api/v2/workspacebuilds/{}",
+        stop["id"].as_str().unwrap()
+    );
+    for _ in 0..200 {
+        let (_, b) = send(&http, Method::GET, stop_url.clone(), &owner, None).await;
+        if b["job"]["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    server.signal("KILL");
+    server.wait(Duration::from_secs(5));
+
+    let server = Binary::start_with(&dir, 1).await;
+    let base = server.base.clone();
+    let stop = ended_build(&http, &base, &owner, stop["id"].as_str().unwrap()).await;
+    assert_eq!(stop["job"]["status"], "failed", "{stop}");
+    assert!(
+        stop["job"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("server stopped while this job was running"),
+        "{stop}"
+    );
+    // The workspace is not stuck: it can be built again.
+    let builds_url = format!(
+        "{base}/api/v2/workspaces/{}/builds",
+        workspace["id"].as_str().unwrap()
+    );
+    let (status, again) = send(
+        &http,
+        Method::POST,
+        builds_url,
+        &owner,
+        Some(json!({"transition": "start"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let again = ended_build(&http, &base, &owner, again["id"].as_str().unwrap()).await;
+    assert_eq!(again["job"]["status"], "succeeded", "{again}");
+    drop(server);
+    let check = Command::new("sqlite3")
+        .arg(dir.join("gatehouse.db"))
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The hung-job detector (every backend): a running job its provisioner stopped beating
+/// for five minutes fails, its build with it; a job that beats is left alone.
+async fn a_job_silent_for_five_minutes_is_ended_as_hung(app: TestApp) {
+    use gatehouse_store::system::provisionerd;
+
+    let (_, owner) = app.first_user().await;
+    let upload = |name: &'static str| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let res = app
+                .post("/api/v2/files")
+                .token(&owner)
+                .body_with_type(
+                    "application/json",
+                    &format!("{{\"resources\": [], \"n\": \"{name}\"}}"),
+                )
+                .send()
+                .await;
+            let file = res.json()["hash"].as_str().unwrap().to_owned();
+            let res = app
+                .post("/api/v2/organizations/default/templateversions")
+                .token(&owner)
+                .json(&json!({"storage_method": "file", "file_id": file, "provisioner": "echo"}))
+                .send()
+                .await;
+            assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+            res.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let silent = upload("silent").await;
+    let beating = upload("beating").await;
+    let worker = uuid::Uuid::new_v4();
+    for _ in 0..2 {
+        let taken = app
+            .state
+            .store
+            .acquire_job(provisionerd(), worker)
+            .await
+            .unwrap();
+        assert!(taken.is_some());
+    }
+    let six_minutes_ago = chrono::Utc::now() - chrono::TimeDelta::minutes(6);
+    app.exec_at(
+        "UPDATE provisioner_jobs SET updated_at = $1 WHERE id = (SELECT job_id FROM template_versions ORDER BY created_at, id LIMIT 1)",
+        six_minutes_ago,
+    )
+    .await;
+    let ended = app
+        .state
+        .provisioner
+        .fail_abandoned_jobs(false)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    let job = |id: String| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            app.get(&format!("/api/v2/templateversions/{id}"))
+                .token(&owner)
+                .send()
+                .await
+                .json()["job"]
+                .clone()
+        }
+    };
+    let hung = job(silent).await;
+    assert_eq!(hung["status"], "failed", "{hung}");
+    assert!(
+        hung["error"]
+            .as_str()
+            .unwrap()
+            .contains("hung for 5 minutes"),
+        "{hung}"
+    );
+    let alive = job(beating).await;
+    assert_eq!(alive["status"], "running", "{alive}");
 }

@@ -29,6 +29,16 @@ impl JobSignal {
 
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A running job not updated for this long is hung (Coder's hung-job detector); the
+/// daemons beat more often than this while they work.
+pub const HUNG_AFTER: Duration = Duration::from_secs(5 * 60);
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const HUNG_MESSAGE: &str = "Build has been detected as hung for 5 minutes and will be terminated.";
+/// On SQLite the server is the only process on the database: what was running when it
+/// stopped will never finish.
+const RESTART_MESSAGE: &str =
+    "The server stopped while this job was running; it did not finish. Start a new build.";
+
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     store: Store,
@@ -65,9 +75,7 @@ impl Provisioner {
                     }
                 };
                 let delay = plan.apply_delay_ms.get(&build.transition).unwrap_or(0);
-                if delay > 0 {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                }
+                self.work_for(job.id, Duration::from_millis(delay)).await?;
                 if plan.fail.get(&build.transition).unwrap_or(false) {
                     let message = format!(
                         "echo: the plan asks the {} transition to fail",
@@ -118,6 +126,44 @@ impl Provisioner {
         Ok(true)
     }
 
+    /// Spends `duration` on a job, beating so the hung-job detector leaves it alone.
+    async fn work_for(&self, job_id: Uuid, duration: Duration) -> Result<(), StoreError> {
+        let until = tokio::time::Instant::now() + duration;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            tokio::time::sleep(left.min(HEARTBEAT)).await;
+            self.store.touch_job(provisionerd(), job_id).await?;
+        }
+    }
+
+    /// Fails jobs no provisioner is working on any more: on SQLite at start-up, every job
+    /// left running (no other process shares the file); on every backend, jobs silent for
+    /// [`HUNG_AFTER`]. Their builds end failed, so the workspace can be built again.
+    pub async fn fail_abandoned_jobs(&self, at_start_up: bool) -> Result<u64, StoreError> {
+        let now = gatehouse_store::models::now();
+        let (cutoff, message) = if at_start_up && self.store.db().backend() == "sqlite" {
+            (now, RESTART_MESSAGE)
+        } else {
+            let hung = chrono::TimeDelta::from_std(HUNG_AFTER).unwrap_or(chrono::TimeDelta::MAX);
+            (now - hung, HUNG_MESSAGE)
+        };
+        let ended = self
+            .store
+            .fail_hung_jobs(provisionerd(), cutoff, message)
+            .await?;
+        if ended > 0 {
+            tracing::warn!(
+                jobs = ended,
+                reason = message,
+                "provisioner jobs ended as abandoned"
+            );
+        }
+        Ok(ended)
+    }
+
     /// Starts `count` daemons on a thread named `provisioner` with its own runtime, so
     /// their work is attributed to `provisioner`, not to request handling (design.md
     /// "Background work"). They stop once the app's [`JobSignal`] is gone.
@@ -150,7 +196,15 @@ impl Provisioner {
                         worker_id = %daemon.worker_id
                     );
                     async move {
+                        let mut last_sweep = tokio::time::Instant::now();
                         loop {
+                            // One daemon looks for hung jobs, twice a minute.
+                            if n == 0 && last_sweep.elapsed() >= HEARTBEAT {
+                                last_sweep = tokio::time::Instant::now();
+                                if let Err(e) = daemon.fail_abandoned_jobs(false).await {
+                                    tracing::warn!(error = %e, "hung-job sweep failed");
+                                }
+                            }
                             match daemon.run_once().await {
                                 Ok(true) => continue,
                                 Ok(false) => {}

@@ -540,7 +540,7 @@ impl Store {
         )?;
         let now = now();
         on_db!(self, write, |pool| {
-            sqlx::query("UPDATE provisioner_jobs SET completed_at = $2, updated_at = $2, error = $3 WHERE id = $1")
+            sqlx::query("UPDATE provisioner_jobs SET completed_at = $2, updated_at = $2, error = $3 WHERE id = $1 AND completed_at IS NULL")
                 .bind(job_id)
                 .bind(now)
                 .bind(error)
@@ -580,11 +580,19 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             // A job canceled while it ran ends canceled: its results are discarded.
-            let canceled: Option<chrono::DateTime<chrono::Utc>> =
-                sqlx::query_scalar("SELECT canceled_at FROM provisioner_jobs WHERE id = $1")
-                    .bind(job_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (canceled, completed): (
+                Option<chrono::DateTime<chrono::Utc>>,
+                Option<chrono::DateTime<chrono::Utc>>,
+            ) = sqlx::query_as(
+                "SELECT canceled_at, completed_at FROM provisioner_jobs WHERE id = $1",
+            )
+            .bind(job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            // Already ended (the hung-job detector gave up on it): that result stands.
+            if completed.is_some() {
+                return Ok(());
+            }
             if error.is_none() && canceled.is_none() {
                 for resource in resources {
                     let resource_id = Uuid::now_v7();
@@ -655,6 +663,69 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The provisioner's heartbeat: a running job it still works on is not hung.
+    pub async fn touch_job(&self, subject: &Subject, job_id: Uuid) -> Result<()> {
+        check(
+            subject,
+            Action::Update,
+            &Object::of(ResourceType::ProvisionerJobs),
+        )?;
+        let now = now();
+        on_db!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE provisioner_jobs SET updated_at = $2 WHERE id = $1 AND completed_at IS NULL",
+            )
+            .bind(job_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Ends jobs a provisioner took and never finished (Coder's hung-job detector): those
+    /// running and not updated since `updated_before` fail with `message`, and their builds
+    /// with them (updated at the same time). Guarded, so a job its provisioner finishes at
+    /// the same moment keeps its own result. Returns how many were ended.
+    pub async fn fail_hung_jobs(
+        &self,
+        subject: &Subject,
+        updated_before: chrono::DateTime<chrono::Utc>,
+        message: &str,
+    ) -> Result<u64> {
+        check(
+            subject,
+            Action::Update,
+            &Object::of(ResourceType::ProvisionerJobs),
+        )?;
+        let now = now();
+        let ended = on_db!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let ended = sqlx::query(
+                "UPDATE provisioner_jobs SET completed_at = $2, updated_at = $2, error = $3 \
+                 WHERE started_at IS NOT NULL AND completed_at IS NULL AND updated_at < $1",
+            )
+            .bind(updated_before)
+            .bind(now)
+            .bind(message)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query(
+                "UPDATE workspace_builds SET updated_at = $1 WHERE job_id IN \
+                 (SELECT id FROM provisioner_jobs WHERE completed_at = $1 AND error = $2)",
+            )
+            .bind(now)
+            .bind(message)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(ended)
+        })?;
+        Ok(ended)
     }
 
     /// Cancels a build's job: a pending job ends `canceled` at once; a running one becomes
