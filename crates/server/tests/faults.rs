@@ -801,3 +801,127 @@ async fn a_job_silent_for_five_minutes_is_ended_as_hung(app: TestApp) {
     let alive = job(beating).await;
     assert_eq!(alive["status"], "running", "{alive}");
 }
+
+/// A small filesystem of this test's own (tmpfs), unmounted when dropped.
+struct TinyDisk {
+    path: PathBuf,
+}
+
+impl TinyDisk {
+    fn mount(size: &str) -> TinyDisk {
+        let path =
+            std::env::temp_dir().join(format!("gatehouse-disk-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        TinyDisk { path }
+    }
+
+    /// Writes a file until the disk refuses more.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).and_then(|()| file.flush()).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A full disk under SQLite: writes are a 503 with the JSON message (never a 500), reads
+/// go on, writes resume by themselves once space is freed, and the database passes its
+/// integrity check with every answered token in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_a_clear_503_and_corrupts_nothing() {
+    let disk = TinyDisk::mount("16m");
+    let data = disk.path.join("data");
+    let mut server = Binary::start(&data).await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let owner = owner_session(&http, &base).await;
+    let create = |n: usize| {
+        let (http, base, owner) = (http.clone(), base.clone(), owner.clone());
+        async move {
+            let res = http
+                .post(format!("{base}/api/v2/users/me/keys/tokens"))
+                .header("Coder-Session-Token", &owner)
+                .json(&json!({"token_name": format!("t{n}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            (
+                status,
+                res.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let mut answered = Vec::new();
+    for n in 0..5 {
+        let (status, body) = create(n).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        answered.push(body["key"].as_str().unwrap().to_owned());
+    }
+    let filler = disk.fill();
+    let mut refused = 0;
+    for n in 5..40 {
+        let (status, body) = create(n).await;
+        match status {
+            StatusCode::CREATED => answered.push(body["key"].as_str().unwrap().to_owned()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(
+                    body["message"], "The database is temporarily unavailable. Please try again.",
+                    "{body}"
+                );
+                refused += 1;
+            }
+            other => panic!("a full disk answered {other}: {body}"),
+        }
+    }
+    assert!(refused > 0, "the full disk was never felt");
+    // Reads go on (with a key in use: a key's first use records it, which is a write).
+    let res = http
+        .get(format!("{base}/api/v2/users/me"))
+        .header("Coder-Session-Token", &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    std::fs::remove_file(filler).unwrap();
+    let (status, body) = create(100).await;
+    assert_eq!(status, StatusCode::CREATED, "writes did not resume: {body}");
+    answered.push(body["key"].as_str().unwrap().to_owned());
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let check = Command::new("sqlite3")
+        .arg(data.join("gatehouse.db"))
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    let server = Binary::start(&data).await;
+    for token in &answered {
+        let res = http
+            .get(format!("{}/api/v2/users/me", server.base))
+            .header("Coder-Session-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "an answered token was lost");
+    }
+    eprintln!(
+        "full disk: {} tokens answered, {refused} writes refused with 503",
+        answered.len()
+    );
+}

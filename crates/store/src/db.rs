@@ -82,6 +82,21 @@ impl Db {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection a failed COMMIT may have left inside a transaction is closed
+            // (SQLite rolls it back) and replaced, instead of carrying later writes into a
+            // transaction that never commits. Costs an atomic load per write otherwise.
+            .before_acquire(|_conn, _meta| {
+                Box::pin(async {
+                    let suspect = crate::error::SQLITE_WRITER_SUSPECT
+                        .swap(false, std::sync::atomic::Ordering::AcqRel);
+                    if suspect {
+                        tracing::warn!(
+                            "replacing the SQLite write connection after a failed write"
+                        );
+                    }
+                    Ok(!suspect)
+                })
+            })
             .connect_with(opts.clone())
             .await?;
         let read = SqlitePoolOptions::new()

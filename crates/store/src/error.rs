@@ -2,6 +2,8 @@
 //! layer answers 503 (decisions.md 14); nothing here is ever turned into "not found"
 //! except an actual missing row or a denied read.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// Which uniqueness rule a write broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
@@ -47,6 +49,18 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Set when a SQLite statement failed in a way that can leave its connection inside a
+/// transaction SQLite kept open (a COMMIT that failed with SQLITE_FULL, an I/O error, or
+/// SQLITE_BUSY stays active): the write pool then replaces its connection before the next
+/// write, so no later statement runs inside a transaction that will never commit.
+pub(crate) static SQLITE_WRITER_SUSPECT: AtomicBool = AtomicBool::new(false);
+
+/// SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR and SQLITE_FULL, with their extended codes.
+fn leaves_sqlite_transaction_open(code: &str) -> bool {
+    code.parse::<i32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 13))
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> StoreError {
         match &err {
@@ -60,10 +74,15 @@ impl From<sqlx::Error> for StoreError {
                 if db.is_unique_violation() {
                     return StoreError::Conflict(conflict_of(db.constraint(), db.message()));
                 }
-                // SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6) past the busy timeout.
-                // PostgreSQL: class 08 (connection exception), 57P0x (shutdown / cannot connect now).
+                // SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6) past the busy timeout, and
+                // SQLITE_FULL (13): the disk is full; writes fail until space is freed.
+                // PostgreSQL: class 08 (connection exception), 57P0x (shutdown / cannot connect now),
+                // 53100 (disk_full). The client gets a 503 to retry; the cause is logged.
                 let code = db.code().unwrap_or_default();
-                let busy = matches!(code.as_ref(), "5" | "6" | "517" | "262")
+                if leaves_sqlite_transaction_open(&code) {
+                    SQLITE_WRITER_SUSPECT.store(true, Ordering::Release);
+                }
+                let busy = matches!(code.as_ref(), "5" | "6" | "517" | "262" | "13" | "53100")
                     || code.starts_with("08")
                     || code.starts_with("57P0");
                 if busy {
