@@ -555,6 +555,23 @@ async fn send(
     (status, res.json().await.unwrap_or_default())
 }
 
+/// Polls `url` until its JSON satisfies `done`; returns that JSON.
+async fn poll_until(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..400 {
+        let (_, value) = send(http, reqwest::Method::GET, url.clone(), token, None).await;
+        if done(&value) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{url} never got there");
+}
+
 /// Polls a build until its job has ended; returns the build.
 async fn ended_build(
     http: &reqwest::Client,
@@ -562,21 +579,11 @@ async fn ended_build(
     token: &str,
     id: &str,
 ) -> serde_json::Value {
-    for _ in 0..200 {
-        let (_, build) = send(
-            http,
-            reqwest::Method::GET,
-            format!("{base}/api/v2/workspacebuilds/{id}"),
-            token,
-            None,
-        )
-        .await;
-        if !matches!(build["job"]["status"].as_str(), Some("pending" | "running")) {
-            return build;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("build {id} never ended");
+    let url = format!("{base}/api/v2/workspacebuilds/{id}");
+    poll_until(http, url, token, |build| {
+        !matches!(build["job"]["status"].as_str(), Some("pending" | "running"))
+    })
+    .await
 }
 
 /// `kill -9` while a stop build runs: after the restart the build has ended failed
@@ -625,13 +632,10 @@ async fn kill_9_during_a_build_transition_leaves_nothing_hanging() {
         "{base}/api/v2/templateversions/{}",
         version["id"].as_str().unwrap()
     );
-    for _ in 0..200 {
-        let (_, v) = send(&http, Method::GET, version_url.clone(), &owner, None).await;
-        if v["job"]["status"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(&http, version_url, &owner, |v| {
+        v["job"]["status"] == "succeeded"
+    })
+    .await;
     let (status, template) = send(
         &http,
         Method::POST,
@@ -675,13 +679,7 @@ async fn kill_9_during_a_build_transition_leaves_nothing_hanging() {
         "{base}/api/v2/workspacebuilds/{}",
         stop["id"].as_str().unwrap()
     );
-    for _ in 0..200 {
-        let (_, b) = send(&http, Method::GET, stop_url.clone(), &owner, None).await;
-        if b["job"]["status"] == "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    poll_until(&http, stop_url, &owner, |b| b["job"]["status"] == "running").await;
     server.signal("KILL");
     server.wait(Duration::from_secs(5));
 
