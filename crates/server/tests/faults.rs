@@ -468,19 +468,7 @@ async fn kill_9_during_token_issuance_loses_no_answered_token() {
     assert!(answered.len() > 10, "too little load: {}", answered.len());
 
     let server = Binary::start(&dir).await;
-    for token in &answered {
-        let res = http
-            .get(format!("{}/api/v2/users/me", server.base))
-            .header("Coder-Session-Token", token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::OK,
-            "a token answered 201 was lost"
-        );
-    }
+    assert_tokens_work(&http, &server.base, &answered).await;
     let listed: serde_json::Value = http
         .get(format!("{}/api/v2/users/me/keys/tokens", server.base))
         .header("Coder-Session-Token", &owner)
@@ -493,12 +481,7 @@ async fn kill_9_during_token_issuance_loses_no_answered_token() {
     // Rows committed whose answer never left are allowed; missing rows are not.
     assert!(listed.as_array().unwrap().len() >= answered.len());
     drop(server);
-    let check = Command::new("sqlite3")
-        .arg(dir.join("gatehouse.db"))
-        .arg("PRAGMA integrity_check;")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    assert_sqlite_intact(&dir.join("gatehouse.db"));
     eprintln!(
         "kill -9: {} tokens answered 201, all present after restart",
         answered.len()
@@ -711,12 +694,7 @@ async fn kill_9_during_a_build_transition_leaves_nothing_hanging() {
     let again = ended_build(&http, &base, &owner, again["id"].as_str().unwrap()).await;
     assert_eq!(again["job"]["status"], "succeeded", "{again}");
     drop(server);
-    let check = Command::new("sqlite3")
-        .arg(dir.join("gatehouse.db"))
-        .arg("PRAGMA integrity_check;")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    assert_sqlite_intact(&dir.join("gatehouse.db"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -902,24 +880,38 @@ async fn a_full_disk_is_a_clear_503_and_corrupts_nothing() {
     answered.push(body["key"].as_str().unwrap().to_owned());
     server.signal("TERM");
     assert!(server.wait(Duration::from_secs(10)).success());
-    let check = Command::new("sqlite3")
-        .arg(data.join("gatehouse.db"))
-        .arg("PRAGMA integrity_check;")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    assert_sqlite_intact(&data.join("gatehouse.db"));
     let server = Binary::start(&data).await;
-    for token in &answered {
-        let res = http
-            .get(format!("{}/api/v2/users/me", server.base))
-            .header("Coder-Session-Token", token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "an answered token was lost");
-    }
+    assert_tokens_work(&http, &server.base, &answered).await;
     eprintln!(
         "full disk: {} tokens answered, {refused} writes refused with 503",
         answered.len()
     );
+}
+
+/// SQLite's own check of the file: pages, indexes and constraints.
+fn assert_sqlite_intact(db: &std::path::Path) {
+    let check = Command::new("sqlite3")
+        .arg(db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+}
+
+/// Every token a client was answered 201 for authenticates.
+async fn assert_tokens_work(http: &reqwest::Client, base: &str, tokens: &[String]) {
+    for token in tokens {
+        let res = http
+            .get(format!("{base}/api/v2/users/me"))
+            .header("Coder-Session-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "a token answered 201 was lost"
+        );
+    }
 }
