@@ -331,10 +331,15 @@ struct Binary {
 
 impl Binary {
     async fn start(data_dir: &std::path::Path) -> Binary {
-        Binary::start_with(data_dir, 0).await
+        Binary::launch(data_dir, 0, None).await
     }
 
     async fn start_with(data_dir: &std::path::Path, daemons: u32) -> Binary {
+        Binary::launch(data_dir, daemons, None).await
+    }
+
+    /// The binary on SQLite in `data_dir`, or on the PostgreSQL database at `postgres`.
+    async fn launch(data_dir: &std::path::Path, daemons: u32, postgres: Option<&str>) -> Binary {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -346,6 +351,12 @@ impl Binary {
             .args(["--access-url", &base, "--dangerous-disable-rate-limits"])
             .args(["--provisioner-daemons", &daemons.to_string(), "--data-dir"])
             .arg(data_dir)
+            .args(
+                postgres
+                    .map(|url| ["--postgres-url", url])
+                    .into_iter()
+                    .flatten(),
+            )
             .env_remove("CODER_PG_CONNECTION_URL")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -417,12 +428,40 @@ async fn owner_session(http: &reqwest::Client, base: &str) -> String {
 }
 
 /// `kill -9` while tokens are being issued: after a restart, every token whose 201
-/// reached its client works, and the database passes its integrity check.
+/// reached its client works, and SQLite passes its integrity check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_token_issuance_loses_no_answered_token() {
+async fn kill_9_during_token_issuance_loses_no_answered_token_sqlite() {
+    kill_9_during_token_issuance(None).await;
+}
+
+/// The same on PostgreSQL, in a database of the test's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_token_issuance_loses_no_answered_token_postgres() {
+    let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+        eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test");
+        return;
+    };
+    let name = format!("gh_kill_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let base_url = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    kill_9_during_token_issuance(Some(format!("{base_url}/{name}"))).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+}
+
+async fn kill_9_during_token_issuance(postgres: Option<String>) {
     let dir =
         std::env::temp_dir().join(format!("gatehouse-kill-{}", uuid::Uuid::new_v4().simple()));
-    let mut server = Binary::start(&dir).await;
+    let mut server = Binary::launch(&dir, 0, postgres.as_deref()).await;
     let http = reqwest::Client::new();
     let owner = owner_session(&http, &server.base).await;
     let answered = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -467,7 +506,7 @@ async fn kill_9_during_token_issuance_loses_no_answered_token() {
     let answered = answered.lock().await.clone();
     assert!(answered.len() > 10, "too little load: {}", answered.len());
 
-    let server = Binary::start(&dir).await;
+    let server = Binary::launch(&dir, 0, postgres.as_deref()).await;
     assert_tokens_work(&http, &server.base, &answered).await;
     let listed: serde_json::Value = http
         .get(format!("{}/api/v2/users/me/keys/tokens", server.base))
@@ -481,9 +520,16 @@ async fn kill_9_during_token_issuance_loses_no_answered_token() {
     // Rows committed whose answer never left are allowed; missing rows are not.
     assert!(listed.as_array().unwrap().len() >= answered.len());
     drop(server);
-    assert_sqlite_intact(&dir.join("gatehouse.db"));
+    if postgres.is_none() {
+        assert_sqlite_intact(&dir.join("gatehouse.db"));
+    }
     eprintln!(
-        "kill -9: {} tokens answered 201, all present after restart",
+        "kill -9 ({}): {} tokens answered 201, all present after restart",
+        if postgres.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         answered.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
