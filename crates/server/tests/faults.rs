@@ -601,6 +601,24 @@ async fn poll_until(
     panic!("{url} never got there");
 }
 
+/// Starts a build of `workspace` with `transition`; returns the build.
+async fn new_build(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    workspace: &serde_json::Value,
+    transition: &str,
+) -> serde_json::Value {
+    let url = format!(
+        "{base}/api/v2/workspaces/{}/builds",
+        workspace["id"].as_str().unwrap()
+    );
+    let body = json!({"transition": transition});
+    let (status, build) = send(http, reqwest::Method::POST, url, token, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{build}");
+    build
+}
+
 /// Polls a build until its job has ended; returns the build.
 async fn ended_build(
     http: &reqwest::Client,
@@ -691,19 +709,7 @@ async fn kill_9_during_a_build_transition_leaves_nothing_hanging() {
     )
     .await;
     assert_eq!(start["job"]["status"], "succeeded", "{start}");
-    let builds_url = format!(
-        "{base}/api/v2/workspaces/{}/builds",
-        workspace["id"].as_str().unwrap()
-    );
-    let (status, stop) = send(
-        &http,
-        Method::POST,
-        builds_url.clone(),
-        &owner,
-        Some(json!({"transition": "stop"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{stop}");
+    let stop = new_build(&http, &base, &owner, &workspace, "stop").await;
     let stop_url = format!(
         "{base}/api/v2/workspacebuilds/{}",
         stop["id"].as_str().unwrap()
@@ -724,19 +730,7 @@ async fn kill_9_during_a_build_transition_leaves_nothing_hanging() {
         "{stop}"
     );
     // The workspace is not stuck: it can be built again.
-    let builds_url = format!(
-        "{base}/api/v2/workspaces/{}/builds",
-        workspace["id"].as_str().unwrap()
-    );
-    let (status, again) = send(
-        &http,
-        Method::POST,
-        builds_url,
-        &owner,
-        Some(json!({"transition": "start"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let again = new_build(&http, &base, &owner, &workspace, "start").await;
     let again = ended_build(&http, &base, &owner, again["id"].as_str().unwrap()).await;
     assert_eq!(again["job"]["status"], "succeeded", "{again}");
     drop(server);
