@@ -18,15 +18,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-cargo build --locked -q -p gatehouse-server --bin gatehouse
-bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/gatehouse"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port="$(free_port)"
+source ./server.sh
 metrics_port="$(free_port)"
-base="http://127.0.0.1:$port"
-data="$(mktemp -d)"
-log="$data/server.log"
 "$bin" server --http-address "127.0.0.1:$port" --access-url "$base" --data-dir "$data" \
   --experiments mcp-server-http --provisioner-daemons 0 \
   --prometheus-enable --prometheus-address "127.0.0.1:$metrics_port" >"$log" 2>&1 &

@@ -18,14 +18,7 @@ if [ ! -x .venv/bin/schemathesis ] || ! .venv/bin/schemathesis --version 2>/dev/
   .venv/bin/pip install -q --disable-pip-version-check "schemathesis==$version"
 fi
 
-cargo build --locked -q -p gatehouse-server --bin gatehouse
-bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/gatehouse"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port="$(free_port)"
-base="http://127.0.0.1:$port"
-data="$(mktemp -d)"
-log="$data/server.log"
+source ./server.sh
 # Rate limits off: thousands of generated requests would otherwise be 429s, not tests.
 "$bin" server --http-address "127.0.0.1:$port" --access-url "$base" --data-dir "$data" \
   --experiments mcp-server-http --provisioner-daemons 0 --dangerous-disable-rate-limits >"$log" 2>&1 &
