@@ -58,7 +58,8 @@ if [ "$#" -eq 0 ]; then
   bash e2e/run.sh 2>&1 | tee "$log"
   e2e_status=${PIPESTATUS[0]}
   set -e
-  e2e_passed=$(grep -c ' passed$' "$log" || true)
+  # One line per check, "<check>: ... passed"; a tool's own summary lines do not count.
+  e2e_passed=$(grep -cE '^[a-z_-]+: .*passed$' "$log" || true)
   e2e_failed=$(grep -c ' FAILED$' "$log" || true)
   passed=$((passed + e2e_passed))
   failed=$((failed + e2e_failed))
