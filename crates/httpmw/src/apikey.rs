@@ -518,8 +518,9 @@ async fn bookkeeping(
             .checked_add_signed(lifetime)
             .unwrap_or(updated.key.expires_at);
     }
-    updated.user.last_seen_at = now;
-    updated.user.updated_at = now;
+    let user = Arc::make_mut(&mut updated.user);
+    user.last_seen_at = now;
+    user.updated_at = now;
     // The store drops the cached entry once this commits; the next request refills it.
     state
         .store
@@ -583,7 +584,7 @@ pub async fn require_api_key(
             .update_user_status(system_restricted(), auth.key.user_id, "active")
             .await
         {
-            Ok(_) => auth.edit(|entry| entry.user.status = "active".to_owned()),
+            Ok(_) => auth.edit(|entry| Arc::make_mut(&mut entry.user).status = "active".to_owned()),
             Err(StoreError::Unavailable(e)) => {
                 return ApiError::unavailable().with_cause(e).into_response();
             }

@@ -94,34 +94,8 @@ pub async fn find_app(provider: &Provider, client_id: &str) -> Result<OAuth2App,
     }
 }
 
-/// Authenticates a confidential client by its secret (public clients need none) and
-/// returns the secret's id.
-pub async fn authenticate(
-    provider: &Provider,
-    app: &OAuth2App,
-    secret: Option<&str>,
-) -> Result<Option<Uuid>, OAuth2Error> {
-    if app.is_public() {
-        return Ok(None);
-    }
-    let presented = secret
-        .and_then(Presented::parse)
-        .ok_or_else(OAuth2Error::invalid_client)?;
-    let stored = provider
-        .store
-        .oauth2_secret_by_prefix(oauth2_provider(), presented.prefix)
-        .await?
-        .ok_or_else(OAuth2Error::invalid_client)?;
-    // Both checks always run: no early exit that tells a wrong app from a wrong secret.
-    let hash_ok = presented.matches(&stored.hashed_secret);
-    if !(hash_ok & (stored.app_id == app.id)) {
-        return Err(OAuth2Error::invalid_client());
-    }
-    Ok(Some(stored.id))
-}
-
 /// Resolves and authenticates the client of a token, revocation or introspection
-/// request.
+/// request, reading the app and its secret in one query.
 pub async fn authenticated_client(
     provider: &Provider,
     headers: &HeaderMap,
@@ -129,9 +103,32 @@ pub async fn authenticated_client(
     form: &Params,
 ) -> Result<(OAuth2App, Option<Uuid>), OAuth2Error> {
     let creds = credentials(headers, query, form)?;
-    let app = find_app(provider, &creds.client_id).await?;
-    let secret_id = authenticate(provider, &app, creds.secret.as_deref()).await?;
-    Ok((app, secret_id))
+    let id = Uuid::parse_str(&creds.client_id).map_err(|_| OAuth2Error::invalid_client())?;
+    let presented = creds.secret.as_deref().and_then(Presented::parse);
+    let (app, stored) = match provider
+        .store
+        .oauth2_client(oauth2_provider(), id, presented.as_ref().map(|p| p.prefix))
+        .await
+    {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Err(OAuth2Error::invalid_client()),
+        Err(e) => return Err(e.into()),
+    };
+    if app.is_public() {
+        return Ok((app, None));
+    }
+    let presented = presented.ok_or_else(OAuth2Error::invalid_client)?;
+    // A prefix that is not this app's still costs a comparison: no early exit that tells
+    // a wrong app from a wrong secret.
+    let (secret_id, hash) = match &stored {
+        Some(secret) => (Some(secret.id), secret.hashed_secret.as_slice()),
+        None => (None, &[0u8; 32][..]),
+    };
+    let matched = presented.matches(hash);
+    match secret_id {
+        Some(secret_id) if matched => Ok((app, Some(secret_id))),
+        _ => Err(OAuth2Error::invalid_client()),
+    }
 }
 
 #[cfg(test)]

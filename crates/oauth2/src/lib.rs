@@ -71,8 +71,8 @@ impl Provider {
     }
 
     /// Whether dynamic client registration is on: the flag, else the stored setting, else
-    /// on (decisions.md 2). Read on every call so a change applies at once on every
-    /// replica.
+    /// on (decisions.md 2). The stored setting comes from the store's cache, which a
+    /// change empties at once on every replica (migration 0010's trigger).
     pub async fn dcr_enabled(&self) -> Result<bool, OAuth2Error> {
         if let Some(flag) = self.dcr_flag {
             return Ok(flag);

@@ -290,3 +290,73 @@ async fn changes_reach_every_replica_sharing_postgres() {
     assert_suspended(&a, &dave).await;
     assert_suspended(&b, &dave).await;
 }
+
+/// The dynamic-registration setting is cached like a key: reading it again costs no
+/// query, and a change through one replica reaches the other's very next registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_settings_are_cached_and_reach_every_replica() {
+    let Some(a) = TestApp::postgres().await else {
+        return;
+    };
+    let b = a.replica().await.unwrap();
+    b.wait_for_auth_cache().await;
+    let (_, owner) = a.first_user().await;
+    assert_eq!(register(&b).await.status, StatusCode::CREATED);
+    // Other tests share the database's notification channel, and a `*` from one of them
+    // empties this cache too: retry until one request is served from it.
+    let mut served_from_cache = false;
+    for _ in 0..50 {
+        let before = b.state.store.queries();
+        let res = b
+            .get("/.well-known/oauth-authorization-server")
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert!(res.json()["registration_endpoint"].is_string());
+        if b.state.store.queries() == before {
+            served_from_cache = true;
+            break;
+        }
+    }
+    assert!(served_from_cache, "the setting is read on every request");
+
+    let changed = Instant::now();
+    let res = a
+        .put("/api/v2/oauth2-provider/settings")
+        .token(&owner)
+        .json(&json!({"dynamic_client_registration_enabled": false}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let deadline = changed + Duration::from_secs(5);
+    while b
+        .state
+        .store
+        .auth_cache()
+        .site_config("oauth2_dynamic_client_registration_enabled")
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the change never reached the other replica"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(register(&b).await.status, StatusCode::FORBIDDEN);
+    let res = b
+        .get("/.well-known/oauth-authorization-server")
+        .send()
+        .await;
+    assert!(
+        res.json().get("registration_endpoint").is_none(),
+        "{}",
+        res.text()
+    );
+}
+
+async fn register(app: &TestApp) -> TestResponse {
+    app.post("/oauth2/register")
+        .json(&json!({"redirect_uris": ["https://client.example/cb"]}))
+        .send()
+        .await
+}

@@ -1578,6 +1578,125 @@ async fn a_suspended_user_cannot_refresh(app: TestApp) {
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
+/// Two refreshes of one token at once: one rotates; the other is refused, and however the
+/// two interleave the chain is left whole (one live refresh token, one live access token).
+async fn concurrent_refreshes_rotate_once(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (a, b) = tokio::join!(
+        refresh_grant(&app, &client_id, &secret, refresh),
+        refresh_grant(&app, &client_id, &secret, refresh)
+    );
+    let winners: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .collect();
+    assert_eq!(winners.len(), 1, "{} / {}", a.text(), b.text());
+    let loser = if a.status == StatusCode::OK { &b } else { &a };
+    assert_oauth_error(loser, StatusCode::BAD_REQUEST, "invalid_grant");
+    let live_rows = app
+        .count("SELECT COUNT(*) FROM oauth2_provider_app_tokens WHERE rotated_at IS NULL")
+        .await;
+    let live_keys = app
+        .count("SELECT COUNT(*) FROM api_keys WHERE login_type = 'oauth2_provider_app'")
+        .await;
+    // The loser either lost the claim (the chain goes on) or presented a token that had
+    // just been rotated, which RFC 9700 §4.14.2 treats as theft (the grant is revoked).
+    assert!(
+        (live_rows, live_keys) == (1, 1) || (live_rows, live_keys) == (0, 0),
+        "rows {live_rows}, keys {live_keys}"
+    );
+    let access = winners[0].json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = if live_keys == 1 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    assert_eq!(me_with_bearer(&app, &access).await.status, expected);
+}
+
+/// A rotation whose new access token cannot be written (its id collides) fails as a
+/// whole: the old access token still works, the refresh token is still unused, and the
+/// next write goes through.
+async fn a_rotation_failing_part_way_changes_nothing(app: TestApp) {
+    use gatehouse_store::{
+        models::{NewApiKey, NewOAuth2Token},
+        system::oauth2_provider,
+    };
+    let (owner_id, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
+        .await
+        .json();
+    let access = tokens["access_token"].as_str().unwrap();
+    let prefix = app
+        .text_value("SELECT hash_prefix FROM oauth2_provider_app_tokens")
+        .await;
+    let store = &app.state.store;
+    let old = store
+        .oauth2_token_by_prefix(oauth2_provider(), &prefix)
+        .await
+        .unwrap()
+        .unwrap();
+    let taken_id = owner.split('-').next().unwrap().to_owned();
+    let now = chrono::Utc::now();
+    let key = NewApiKey {
+        id: taken_id,
+        hashed_secret: vec![0; 32],
+        user_id: owner_id,
+        expires_at: now + chrono::TimeDelta::hours(1),
+        login_type: "oauth2_provider_app".to_owned(),
+        lifetime_seconds: 3600,
+        ip_address: "127.0.0.1".to_owned(),
+        token_name: "collides".to_owned(),
+        scopes: vec!["all".to_owned()],
+        allow_list: vec!["*:*".to_owned()],
+    };
+    let row = NewOAuth2Token {
+        id: uuid::Uuid::new_v4(),
+        hash_prefix: "collides".to_owned(),
+        refresh_hash: vec![0; 32],
+        expires_at: now + chrono::TimeDelta::days(1),
+    };
+    let err = store
+        .rotate_oauth2_token(oauth2_provider(), &old, &key, &row)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, gatehouse_store::StoreError::Conflict(_)),
+        "{err:?}"
+    );
+    assert_eq!(me_with_bearer(&app, access).await.status, StatusCode::OK);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM oauth2_provider_app_tokens WHERE rotated_at IS NULL")
+            .await,
+        1
+    );
+    let res = refresh_grant(
+        &app,
+        &client_id,
+        &secret,
+        tokens["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let access2 = res.json()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        me_with_bearer(&app, access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me_with_bearer(&app, &access2).await.status, StatusCode::OK);
+}
+
 async fn one_rate_bucket_for_the_oauth2_tree(app: TestApp) {
     let revoke = form(&[("client_id", "x"), ("token", "y")]);
     for _ in 0..60 {
@@ -1663,6 +1782,8 @@ on_both_backends!(
     expiry_races_and_nothing_half_issued,
     one_rate_bucket_for_the_oauth2_tree,
     a_suspended_user_cannot_refresh,
+    concurrent_refreshes_rotate_once,
+    a_rotation_failing_part_way_changes_nothing,
 );
 
 #[tokio::test]

@@ -26,7 +26,7 @@ pub async fn resolve_user_as(
     let result = if raw == "me" {
         store
             .check_user_read(subject, actor.user_id())
-            .map(|()| actor.0.user.clone())
+            .map(|()| User::clone(&actor.0.user))
     } else if let Ok(id) = Uuid::parse_str(raw) {
         store.user_by_id(subject, id).await
     } else {

@@ -36,8 +36,9 @@ const DEFAULT_CAPACITY: usize = 65_536;
 #[derive(Debug, Clone)]
 pub struct CachedKey {
     pub key: ApiKey,
-    /// The key's user, from the same row (no password hash).
-    pub user: User,
+    /// The key's user, from the same row (no password hash). Shared by the user's cached
+    /// keys: a user with many live keys is held once, not once per key.
+    pub user: Arc<User>,
     /// The user's organizations, oldest membership first.
     pub organization_ids: Vec<Uuid>,
     /// The user's subject with the key's effective scope.
@@ -54,6 +55,10 @@ pub struct CachedKey {
 struct Entries {
     by_key: HashMap<Box<str>, Arc<CachedKey>>,
     by_user: HashMap<Uuid, Vec<Box<str>>>,
+    /// Site-wide settings read on request paths (the discovery documents ask whether
+    /// dynamic registration is on); `None` = never saved. Dropped with everything else,
+    /// which is what a change to `site_configs` asks for (its trigger notifies `*`).
+    site: HashMap<Box<str>, Option<Box<str>>>,
 }
 
 /// The cache. Cheap to share: the store holds it behind an `Arc`.
@@ -109,6 +114,43 @@ impl AuthCache {
             return None;
         }
         self.read().by_key.get(key_id).cloned()
+    }
+
+    /// `user` as a cached key of the same user already holds it, or newly shared. Entries of
+    /// one user are always dropped together, so a held copy equal to a fresh read is the
+    /// same row; it is compared, not assumed.
+    pub fn share_user(&self, user: User) -> Arc<User> {
+        let entries = self.read();
+        let held = entries
+            .by_user
+            .get(&user.id)
+            .and_then(|ids| ids.first())
+            .and_then(|id| entries.by_key.get(id))
+            .filter(|entry| *entry.user == user);
+        match held {
+            Some(entry) => entry.user.clone(),
+            None => Arc::new(user),
+        }
+    }
+
+    /// A cached site setting: `Some(None)` when known to be unset.
+    pub fn site_config(&self, key: &str) -> Option<Option<Box<str>>> {
+        if !self.is_enabled() {
+            return None;
+        }
+        self.read().site.get(key).cloned()
+    }
+
+    /// Keeps a site setting read since `ticket`, on the same terms as [`AuthCache::insert`].
+    pub fn insert_site_config(&self, ticket: FillTicket, key: &str, value: Option<&str>) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut entries = self.write();
+        if self.epoch.load(Ordering::Acquire) != ticket.0 || !self.is_enabled() {
+            return;
+        }
+        entries.site.insert(key.into(), value.map(Into::into));
     }
 
     /// Call before reading the rows a fill is built from.
@@ -219,7 +261,7 @@ mod tests {
                 scopes: Json(vec![]),
                 allow_list: Json(vec![]),
             },
-            user: User {
+            user: Arc::new(User {
                 id: user,
                 email: String::new(),
                 username: "u".to_owned(),
@@ -235,7 +277,7 @@ mod tests {
                 last_seen_at: now,
                 is_system: false,
                 is_service_account: false,
-            },
+            }),
             organization_ids: vec![],
             subject: Subject::for_user(
                 user,
@@ -249,6 +291,26 @@ mod tests {
             oauth2_audience: None,
             link_expiry: None,
         })
+    }
+
+    #[test]
+    fn keys_of_one_user_share_the_user_while_it_is_unchanged() {
+        let cache = AuthCache::new(true);
+        let user = Uuid::new_v4();
+        let first = entry("aaaaaaaaaa", user);
+        cache.insert(cache.ticket(), first.clone());
+        let same = cache.share_user((*first.user).clone());
+        assert!(Arc::ptr_eq(&same, &first.user));
+        let mut renamed = (*first.user).clone();
+        renamed.username = "renamed".to_owned();
+        let fresh = cache.share_user(renamed);
+        assert!(!Arc::ptr_eq(&fresh, &first.user));
+        assert_eq!(fresh.username, "renamed");
+        cache.invalidate_user(user);
+        assert!(!Arc::ptr_eq(
+            &cache.share_user((*first.user).clone()),
+            &first.user
+        ));
     }
 
     #[test]

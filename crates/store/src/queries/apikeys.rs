@@ -144,7 +144,7 @@ impl Store {
         let (key_subject, organization_ids) =
             key_subject(&row).map_err(|e| StoreError::Corrupt(format!("user's roles: {e}")))?;
         let entry = Arc::new(CachedKey {
-            user: row.user(),
+            user: self.auth_cache.share_user(row.user()),
             organization_ids,
             subject: key_subject,
             oauth2_audience: row.oauth2_audience,

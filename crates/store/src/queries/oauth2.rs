@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::{
     Store,
     authz::{allowed, check, check_or_hide},
-    db::on_db,
+    db::{Db, on_db},
     error::{Result, StoreError},
     models::{
         NewApiKey, NewOAuth2Grant, NewOAuth2Token, OAuth2App, OAuth2AppSecret, OAuth2Code,
@@ -54,6 +54,87 @@ const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, hashed_secret, user_id, 
 
 const INSERT_TOKEN: &str = "INSERT INTO oauth2_provider_app_tokens (id, grant_id, hash_prefix, \
      refresh_hash, api_key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+const CLIENT_SQL: &str = "SELECT a.id, a.created_at, a.updated_at, a.name, a.icon, \
+     a.redirect_uris, a.client_type, a.dynamically_registered, a.scope, a.grant_types, \
+     a.response_types, a.token_endpoint_auth_method, a.metadata, a.client_id_issued_at, \
+     a.registration_access_token, s.id AS secret_id, s.hashed_secret AS secret_hash \
+     FROM oauth2_provider_apps a LEFT JOIN oauth2_provider_app_secrets s \
+     ON s.app_id = a.id AND s.secret_prefix = $2 WHERE a.id = $1";
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    #[sqlx(flatten)]
+    app: OAuth2App,
+    secret_id: Option<Uuid>,
+    secret_hash: Option<Vec<u8>>,
+}
+
+/// What client authentication needs of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSecretHash {
+    pub id: Uuid,
+    pub hashed_secret: Vec<u8>,
+}
+
+/// The rotation's parameters, shared by both backends' texts: $1 old row, $2 now,
+/// $3 old access token, $4–$14 the new key, $15–$19 the new row.
+macro_rules! bind_rotation {
+    ($query:expr, $old:expr, $key:expr, $token:expr, $now:expr) => {
+        $query
+            .bind($old.id)
+            .bind($now)
+            .bind(&$old.api_key_id)
+            .bind(&$key.id)
+            .bind(&$key.hashed_secret)
+            .bind($key.user_id)
+            .bind(epoch())
+            .bind($key.expires_at)
+            .bind(&$key.login_type)
+            .bind($key.lifetime_seconds)
+            .bind(&$key.ip_address)
+            .bind(&$key.token_name)
+            .bind(Json(&$key.scopes))
+            .bind(Json(&$key.allow_list))
+            .bind($token.id)
+            .bind($old.grant_id)
+            .bind(&$token.hash_prefix)
+            .bind(&$token.refresh_hash)
+            .bind($token.expires_at)
+    };
+}
+
+/// SQLite has no data-modifying CTEs, so the rotation is a batch whose every step after
+/// the first runs only if the step before changed its one row (`changes()`), and whose
+/// last step returns a row only then. The first step both claims and removes the old
+/// access token (its row's `api_key_id` goes NULL through the foreign key), so no commit
+/// can leave a half-rotated chain: a step either changes its row or fails the batch.
+const ROTATE_SQLITE: &str = "BEGIN IMMEDIATE;\n\
+     DELETE FROM api_keys WHERE id = $3 AND EXISTS (SELECT 1 FROM oauth2_provider_app_tokens \
+     WHERE id = $1 AND rotated_at IS NULL AND api_key_id = $3);\n\
+     INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, created_at, \
+     updated_at, login_type, lifetime_seconds, ip_address, token_name, scopes, allow_list) \
+     SELECT $4, $5, $6, $7, $8, $2, $2, $9, $10, $11, $12, $13, $14 WHERE changes() = 1;\n\
+     INSERT INTO oauth2_provider_app_tokens (id, grant_id, hash_prefix, refresh_hash, \
+     api_key_id, created_at, expires_at) SELECT $15, $16, $17, $18, $4, $2, $19 \
+     WHERE changes() = 1;\n\
+     UPDATE oauth2_provider_app_tokens SET rotated_at = $2 \
+     WHERE id = $1 AND rotated_at IS NULL AND changes() = 1 RETURNING id;\n\
+     COMMIT;";
+
+/// One statement, so one implicit transaction. Under READ COMMITTED a concurrent
+/// rotation waits on the row lock `claimed` takes and then finds `rotated_at` set.
+const ROTATE_POSTGRES: &str = "WITH claimed AS (\
+     UPDATE oauth2_provider_app_tokens SET rotated_at = $2 \
+     WHERE id = $1 AND rotated_at IS NULL AND api_key_id = $3 RETURNING id), \
+     gone AS (DELETE FROM api_keys WHERE id = $3 AND EXISTS (SELECT 1 FROM claimed)), \
+     new_key AS (INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, \
+     created_at, updated_at, login_type, lifetime_seconds, ip_address, token_name, scopes, \
+     allow_list) SELECT $4, $5, $6, $7, $8, $2, $2, $9, $10, $11, $12, $13, $14 FROM claimed \
+     RETURNING id) \
+     INSERT INTO oauth2_provider_app_tokens (id, grant_id, hash_prefix, refresh_hash, \
+     api_key_id, created_at, expires_at) SELECT $15, $16, $17, $18, new_key.id, $2, $19 FROM new_key \
+     RETURNING id";
 
 /// Binds an API key insert and a token row insert on one transaction.
 macro_rules! insert_key_and_token {
@@ -238,6 +319,34 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         check_or_hide(subject, Action::Read, &app_object(id))?;
         Ok(app)
+    }
+
+    /// A client for the protocol endpoints: the app, with the hash of its secret whose
+    /// prefix is `secret_prefix` when it has one, in one query (a token request reads
+    /// nothing else before its grant).
+    pub async fn oauth2_client(
+        &self,
+        subject: &Subject,
+        id: Uuid,
+        secret_prefix: Option<&str>,
+    ) -> Result<(OAuth2App, Option<ClientSecretHash>)> {
+        let row = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, ClientRow>(CLIENT_SQL)
+                .bind(id)
+                .bind(secret_prefix)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        check_or_hide(subject, Action::Read, &app_object(id))?;
+        let secret = match (row.secret_id, row.secret_hash) {
+            (Some(id), Some(hashed_secret)) => {
+                check(subject, Action::Read, &secret_object(row.app.id))?;
+                Some(ClientSecretHash { id, hashed_secret })
+            }
+            _ => None,
+        };
+        Ok((row.app, secret))
     }
 
     /// Every app the subject may read, by name; with `authorized_by`, only those the user
@@ -615,8 +724,13 @@ impl Store {
 
     /// Rotates a refresh token (spec/oauth2.md §3.3 rule 21): the old row is marked
     /// rotated (kept for reuse detection), its access token deleted, and a new access token
-    /// and row are issued under the same grant, in one transaction. `false` when another
-    /// request rotated it first.
+    /// and row are issued under the same grant, atomically. `false` when another request
+    /// rotated it first.
+    ///
+    /// Issued as one database call on either backend, because the rotation holds SQLite's
+    /// only write connection (or a PostgreSQL row lock) for as long as it takes: a batch
+    /// between `BEGIN IMMEDIATE` and `COMMIT` on SQLite, one statement of data-modifying
+    /// CTEs on PostgreSQL. Each later step runs only if the claim succeeded.
     pub async fn rotate_oauth2_token(
         &self,
         subject: &Subject,
@@ -627,44 +741,60 @@ impl Store {
         check(subject, Action::Delete, &code_token_object(old.user_id))?;
         check(subject, Action::Create, &Object::api_key(key.user_id))?;
         let now = now();
-        on_db!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            let claimed = sqlx::query(
-                "UPDATE oauth2_provider_app_tokens SET rotated_at = $2 \
-                 WHERE id = $1 AND rotated_at IS NULL AND api_key_id IS NOT NULL",
-            )
-            .bind(old.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed != 1 {
-                return Ok(false);
+        self.note_query();
+        let rotated = match &self.db {
+            Db::Sqlite { write, .. } => {
+                let mut conn = write.acquire().await?;
+                let batch = bind_rotation!(sqlx::query(ROTATE_SQLITE), old, key, token, now)
+                    .fetch_all(&mut *conn)
+                    .await;
+                match batch {
+                    Ok(rows) => !rows.is_empty(),
+                    Err(e) => {
+                        // The batch stopped at the failing statement, inside its
+                        // transaction: end it here, or replace the connection.
+                        if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                            conn.close_on_drop();
+                        }
+                        return Err(e.into());
+                    }
+                }
             }
-            sqlx::query("DELETE FROM api_keys WHERE id = $1")
-                .bind(&old.api_key_id)
-                .execute(&mut *tx)
-                .await?;
-            insert_key_and_token!(tx, key, token, old.grant_id, now);
-            tx.commit().await?;
-        });
-        self.auth_changed(old.user_id);
-        Ok(true)
+            Db::Postgres(pool) => {
+                bind_rotation!(sqlx::query(ROTATE_POSTGRES), old, key, token, now)
+                    .fetch_optional(pool)
+                    .await?
+                    .is_some()
+            }
+        };
+        if rotated {
+            self.auth_changed(old.user_id);
+        }
+        Ok(rotated)
     }
 
-    /// A site-wide setting, `None` when never saved.
+    /// A site-wide setting, `None` when never saved. Served from the auth cache once read:
+    /// a change on this replica drops it after its commit, and on PostgreSQL the
+    /// `site_configs` trigger tells every other replica (migration 0010).
     pub async fn site_config(&self, subject: &Subject, key: &str) -> Result<Option<String>> {
         check(
             subject,
             Action::Read,
             &Object::of(ResourceType::DeploymentConfig),
         )?;
-        Ok(on_db!(self, read, |pool| {
+        if let Some(cached) = self.auth_cache.site_config(key) {
+            return Ok(cached.map(String::from));
+        }
+        let ticket = self.auth_cache.ticket();
+        let value = on_db!(self, read, |pool| {
             sqlx::query_scalar::<_, String>("SELECT value FROM site_configs WHERE key = $1")
                 .bind(key)
                 .fetch_optional(pool)
                 .await
-        })?)
+        })?;
+        self.auth_cache
+            .insert_site_config(ticket, key, value.as_deref());
+        Ok(value)
     }
 
     pub async fn set_site_config(&self, subject: &Subject, key: &str, value: &str) -> Result<()> {
@@ -673,7 +803,7 @@ impl Store {
             Action::Update,
             &Object::of(ResourceType::DeploymentConfig),
         )?;
-        on_db!(self, write, |pool| {
+        let done = on_db!(self, write, |pool| {
             sqlx::query(
                 "INSERT INTO site_configs (key, value) VALUES ($1, $2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -683,8 +813,10 @@ impl Store {
             .execute(pool)
             .await
             .map(|_| ())
-        })?;
-        Ok(())
+        });
+        // Even a failed write may have committed (a lost reply): drop the cached value.
+        self.auth_changed_all();
+        Ok(done?)
     }
 }
 
