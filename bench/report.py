@@ -65,8 +65,8 @@ if len(sys.argv) > 5 and os.path.exists(sys.argv[5]):
             "",
             "## Memory soak (SQLite)",
             "",
-            f"{keys} API keys, then {requests} requests alternating between them and never-issued keys, "
-            "each from its own client address (trusted `X-Forwarded-For`), rate limiter on.",
+            f"{keys} API keys, then {requests} requests alternating between them and 100k never-issued keys, "
+            "from 100k client addresses (trusted `X-Forwarded-For`), rate limiter on.",
             "",
             "| RSS at boot | before the soak | after the soak | growth over the soak |",
             "|---|---|---|---|",
