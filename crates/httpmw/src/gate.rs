@@ -27,7 +27,7 @@ use crate::{
     metrics::ApiMetrics,
     recover::panic_response,
     request_id::{REQUEST_ID_HEADER, RequestId},
-    request_log::{LogStart, RequestLog, unmatched_route},
+    request_log::{LogStart, RequestLog, is_websocket_upgrade, unmatched_route},
 };
 
 /// What the gate is configured with; built once at start-up.
@@ -101,7 +101,11 @@ where
             if let Some(trusted) = &config.trusted_proxies {
                 rewrite_peer(trusted, &mut req);
             }
-            let log = RequestLog::default();
+            let log = if is_websocket_upgrade(&req) {
+                RequestLog::websocket(start)
+            } else {
+                RequestLog::default()
+            };
             let log_start = LogStart::of(&req, request_id);
             let method = req.method().clone();
             let no_store = config
@@ -126,7 +130,9 @@ where
                 Some(route) => route.clone(),
                 None => config.metrics.route(&method, unmatched),
             };
-            config.metrics.record(&route, res.status(), took);
+            config
+                .metrics
+                .record(&route, log.kind(), res.status(), took);
             let headers = res.headers_mut();
             if no_store {
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,6 +1,8 @@
 //! Route-pattern metrics (spec/ops.md §3.3): `coderd_api_requests_processed_total`,
-//! `coderd_api_concurrent_requests` and `coderd_api_request_latencies_seconds`, labelled by
-//! the matched route pattern (`UNKNOWN` / `STATIC` when nothing matched), never by the raw
+//! `coderd_api_concurrent_requests` and `coderd_api_request_latencies_seconds`, and for
+//! websocket upgrades `coderd_api_concurrent_websockets` and
+//! `coderd_api_websocket_durations_seconds` instead of the last two, labelled by the
+//! matched route pattern (`UNKNOWN` / `STATIC` when nothing matched), never by the raw
 //! path, so label cardinality stays bounded. One registry per app: tests get their own.
 
 use std::{
@@ -30,12 +32,19 @@ struct RouteLabels {
     path: Arc<str>,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: Arc<str>,
+}
+
 /// One route's metric handles, resolved once per (pattern, method) and then shared.
 #[derive(Debug, Clone)]
 pub struct RouteMetrics {
     labels: RouteLabels,
     concurrent: Gauge,
     latencies: Histogram,
+    websockets: Gauge,
+    websocket_durations: Histogram,
 }
 
 impl RouteMetrics {
@@ -52,6 +61,9 @@ const LATENCY_BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.010, 0.025, 0.050, 0.100, 0.500, 1.0, 5.0, 10.0, 30.0,
 ];
 
+/// 1 ms, 1 s, 1 min, 1 h, 15 h, 30 h (spec/ops.md §3.3.2).
+const WEBSOCKET_BUCKETS: [f64; 6] = [0.001, 1.0, 60.0, 3600.0, 54000.0, 108000.0];
+
 /// The API metric families and the registry that exposes them.
 #[derive(Debug, Clone)]
 pub struct ApiMetrics(Arc<Inner>);
@@ -62,6 +74,8 @@ struct Inner {
     processed: Family<RequestLabels, Counter>,
     concurrent: Family<RouteLabels, Gauge>,
     latencies: Family<RouteLabels, Histogram>,
+    websockets: Family<PathLabels, Gauge>,
+    websocket_durations: Family<PathLabels, Histogram>,
     purge_durations: Family<SuccessLabels, Histogram>,
     purged: Family<RecordTypeLabels, Counter>,
     routes: RwLock<RouteTable>,
@@ -113,6 +127,20 @@ impl ApiMetrics {
             "Latency distribution of requests in seconds",
             latencies.clone(),
         );
+        let websockets = Family::<PathLabels, Gauge>::default();
+        api.register(
+            "concurrent_websockets",
+            "The total number of concurrent API websockets",
+            websockets.clone(),
+        );
+        let websocket_durations = Family::<PathLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(WEBSOCKET_BUCKETS)
+        });
+        api.register(
+            "websocket_durations_seconds",
+            "Websocket duration distribution of requests in seconds",
+            websocket_durations.clone(),
+        );
         let purge = registry
             .sub_registry_with_prefix("coderd")
             .sub_registry_with_prefix("dbpurge");
@@ -135,6 +163,8 @@ impl ApiMetrics {
             processed,
             concurrent,
             latencies,
+            websockets,
+            websocket_durations,
             purge_durations,
             purged,
             routes: RwLock::default(),
@@ -183,9 +213,14 @@ impl ApiMetrics {
             method: Arc::from(method.as_str()),
             path: Arc::from(path),
         };
+        let by_path = PathLabels {
+            path: labels.path.clone(),
+        };
         let route = RouteMetrics {
             concurrent: self.0.concurrent.get_or_create_owned(&labels),
             latencies: self.0.latencies.get_or_create_owned(&labels),
+            websockets: self.0.websockets.get_or_create_owned(&by_path),
+            websocket_durations: self.0.websocket_durations.get_or_create_owned(&by_path),
             labels,
         };
         let mut routes = self
@@ -203,9 +238,22 @@ impl ApiMetrics {
         }
     }
 
-    /// Records one finished request on its route.
-    pub fn record(&self, route: &RouteMetrics, status: StatusCode, took: Duration) {
-        route.latencies.observe(took.as_secs_f64());
+    /// Records one finished request on its route. A websocket's duration is observed
+    /// here only when no handler kept it open ([`WebsocketSpan`] observes it otherwise).
+    pub fn record(
+        &self,
+        route: &RouteMetrics,
+        kind: RequestKind,
+        status: StatusCode,
+        took: Duration,
+    ) {
+        match kind {
+            RequestKind::Http => route.latencies.observe(took.as_secs_f64()),
+            RequestKind::Websocket { held_open: false } => {
+                route.websocket_durations.observe(took.as_secs_f64());
+            }
+            RequestKind::Websocket { held_open: true } => {}
+        }
         let labels = RequestLabels {
             code: status.as_u16(),
             method: route.labels.method.clone(),
@@ -236,15 +284,53 @@ fn bounded(method: &Method) -> Method {
     }
 }
 
+/// How a request is counted: plain HTTP, or a websocket upgrade (spec/ops.md §3.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Http,
+    /// `held_open`: a handler accepted it and keeps the connection (and its gauge).
+    Websocket {
+        held_open: bool,
+    },
+}
+
 /// Holds a route's in-flight gauge up while its request runs and lowers it however the
-/// request ends (an answer, a panic, or the client going away).
+/// request ends (an answer, a panic, or the client going away). A websocket counts in
+/// `concurrent_websockets` instead, for as long as its connection is held.
 #[derive(Debug)]
 pub struct InFlight(Gauge);
 
 impl InFlight {
-    pub fn start(route: &RouteMetrics) -> InFlight {
-        route.concurrent.inc();
-        InFlight(route.concurrent.clone())
+    pub fn start(route: &RouteMetrics, websocket: bool) -> InFlight {
+        let gauge = if websocket {
+            &route.websockets
+        } else {
+            &route.concurrent
+        };
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+/// A websocket connection's time on its route, observed when the connection ends.
+#[derive(Debug)]
+pub struct WebsocketDuration {
+    histogram: Histogram,
+    since: std::time::Instant,
+}
+
+impl WebsocketDuration {
+    pub fn start(route: &RouteMetrics, since: std::time::Instant) -> WebsocketDuration {
+        WebsocketDuration {
+            histogram: route.websocket_durations.clone(),
+            since,
+        }
+    }
+}
+
+impl Drop for WebsocketDuration {
+    fn drop(&mut self) {
+        self.histogram.observe(self.since.elapsed().as_secs_f64());
     }
 }
 

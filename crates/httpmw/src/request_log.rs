@@ -1,7 +1,13 @@
 //! One log event per request (spec/ops.md §4.1), enriched by inner layers through a
 //! request-scoped [`RequestLog`]. Never logs a token, a cookie or a query string.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
 
 use axum::{
     extract::Request,
@@ -10,7 +16,7 @@ use axum::{
 use uuid::Uuid;
 
 use crate::{
-    metrics::{InFlight, RouteMetrics},
+    metrics::{InFlight, RequestKind, RouteMetrics, WebsocketDuration},
     request_id::RequestId,
 };
 
@@ -31,9 +37,55 @@ struct Fields {
     /// The route's in-flight gauge, lowered when the last holder of this record (the gate,
     /// or the request if a handler keeps it) lets go, however the request ended.
     in_flight: OnceLock<InFlight>,
+    /// For a websocket upgrade, when the gate saw it: its duration runs from there.
+    websocket_since: Option<Instant>,
+    /// A handler took the websocket over ([`RequestLog::hold_websocket`]).
+    held_open: AtomicBool,
+}
+
+/// An accepted websocket's hold on its route's metrics: `concurrent_websockets` stays up
+/// and the duration keeps running until this is dropped, when the connection ends.
+#[derive(Debug)]
+pub struct WebsocketSpan {
+    // Dropped in this order: the duration is observed, then the gauge lowered.
+    _duration: WebsocketDuration,
+    _log: RequestLog,
 }
 
 impl RequestLog {
+    /// The record of a websocket upgrade that reached the gate at `since`.
+    pub fn websocket(since: Instant) -> RequestLog {
+        RequestLog(Arc::new(Fields {
+            websocket_since: Some(since),
+            ..Fields::default()
+        }))
+    }
+
+    /// How the gate counts this request.
+    pub fn kind(&self) -> RequestKind {
+        match self.0.websocket_since {
+            None => RequestKind::Http,
+            Some(_) => RequestKind::Websocket {
+                held_open: self.0.held_open.load(Ordering::Acquire),
+            },
+        }
+    }
+
+    /// For a websocket handler that accepted the upgrade: keeps the connection counted on
+    /// its route until the returned span is dropped. `None` for anything but a websocket
+    /// on a matched route, or when already taken.
+    pub fn hold_websocket(&self) -> Option<WebsocketSpan> {
+        let since = self.0.websocket_since?;
+        let route = self.0.route.get()?;
+        if self.0.held_open.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(WebsocketSpan {
+            _duration: WebsocketDuration::start(route, since),
+            _log: self.clone(),
+        })
+    }
+
     pub fn set_requestor(&self, id: Uuid, name: &str) {
         let _ = self.0.requestor.set((id, name.to_owned()));
     }
@@ -52,7 +104,7 @@ impl RequestLog {
 
     /// Records the matched route and counts the request in flight on it.
     pub fn set_route(&self, route: RouteMetrics) {
-        let in_flight = InFlight::start(&route);
+        let in_flight = InFlight::start(&route, self.0.websocket_since.is_some());
         if self.0.route.set(route).is_ok() {
             let _ = self.0.in_flight.set(in_flight);
         }
@@ -72,18 +124,21 @@ impl RequestLog {
 /// What kind of request this is, for attribution (decisions.md 39): a websocket upgrade,
 /// an agent's call, or plain HTTP.
 fn request_type(req: &Request) -> &'static str {
-    let upgrade = req
-        .headers()
-        .get(axum::http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if upgrade {
+    if is_websocket_upgrade(req) {
         "websocket"
     } else if req.uri().path().starts_with("/api/v2/workspaceagents/me/") {
         "agent-rpc"
     } else {
         "http"
     }
+}
+
+/// `Upgrade: websocket` (Coder's `httpapi.IsWebsocketUpgrade`).
+pub fn is_websocket_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// The query parameters safe to log (spec/ops.md §4.2): `page`, `limit`, `offset` and

@@ -383,6 +383,15 @@ pub struct AgentManifest {
     pub build_number: i32,
 }
 
+/// One stored line of an agent's log (`GET /api/v2/workspaceagents/{id}/logs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceAgentLog {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub output: String,
+    pub level: String,
+}
+
 /// One line for `PATCH /api/v2/workspaceagents/me/logs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AgentLog {

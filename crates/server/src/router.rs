@@ -31,8 +31,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     api::{
-        agents, aibridge, apikeys, audit, debug, experiments, files, mcp, organizations, scopes,
-        tasks, templates, users, workspaces,
+        agent_logs, agents, aibridge, apikeys, audit, debug, experiments, files, mcp,
+        organizations, scopes, tasks, templates, users, workspaces,
     },
     app::AppState,
     openapi::ApiDoc,
@@ -303,6 +303,7 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::get_build))
         .routes(routes!(workspaces::cancel_build))
         .routes(routes!(agents::get_agent))
+        .routes(routes!(agent_logs::agent_logs))
         .routes(routes!(tasks::list_tasks))
         .routes(routes!(tasks::create_task))
         .routes(routes!(tasks::get_task, tasks::delete_task))

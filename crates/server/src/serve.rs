@@ -94,7 +94,7 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
-    serve_connections(listener, app, read_header_timeout, grace).await;
+    serve_connections(listener, app, read_header_timeout, grace, shutdown_signal()).await;
     tokio::time::timeout(grace, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
@@ -102,21 +102,23 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
 
 /// Accepts connections until SIGINT/SIGTERM, then lets in-flight requests finish for the
 /// grace period. A client must send its request head within `read_header_timeout`, so a
-/// slow-loris client cannot hold a connection (and its memory) open.
-async fn serve_connections(
+/// slow-loris client cannot hold a connection (and its memory) open. Connections may be
+/// upgraded (websockets); hyper-util's `GracefulShutdown` cannot watch those, so every
+/// connection task holds a sender of `alive` and is told to finish by `stop`.
+pub async fn serve_connections(
     listener: TcpListener,
     app: crate::router::App,
     read_header_timeout: std::time::Duration,
     grace: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
-        server::graceful::GracefulShutdown,
         service::TowerToHyperService,
     };
-    let graceful = GracefulShutdown::new();
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (alive, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -128,7 +130,7 @@ async fn serve_connections(
                     continue;
                 }
             },
-            () = &mut signal => break,
+            () = &mut shutdown => break,
         };
         let service = tower::ServiceExt::map_request(
             app.clone(),
@@ -142,17 +144,35 @@ async fn serve_connections(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(read_header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let conn = graceful.watch(conn);
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        let alive = alive.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let _alive = alive;
+            tokio::pin!(conn);
+            let finished = tokio::select! {
+                result = conn.as_mut() => Some(result),
+                _ = stopping.wait_for(|stop| *stop) => None,
+            };
+            let result = match finished {
+                Some(result) => result,
+                None => {
+                    // Finish the request in flight, then close (no keep-alive).
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    let _ = stop.send(true);
+    drop(alive);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = all_done.recv() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
         }

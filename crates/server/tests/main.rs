@@ -6,6 +6,7 @@
     reason = "test code: a panic is the failure report"
 )]
 
+mod agent_logs;
 mod aibridge;
 mod apikeys;
 mod audit;

@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per area of the API.
 
+pub mod agent_logs;
 pub mod agents;
 pub mod aibridge;
 pub mod apikeys;

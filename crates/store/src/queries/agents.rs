@@ -1,6 +1,7 @@
 //! Workspace-agent authentication (spec/auth.md §5.2, decisions.md 36): one query on
 //! success; one diagnostic query only when it returns nothing.
 
+use chrono::{DateTime, Utc};
 use gatehouse_rbac::{Action, Object, ResourceType, Subject};
 use uuid::Uuid;
 
@@ -134,24 +135,38 @@ impl Store {
         Ok(())
     }
 
-    /// An agent's log lines, oldest first: (level, output).
-    pub async fn agent_logs(
+    /// Up to `limit` of an agent's log lines with an id above `after`, oldest first.
+    pub async fn agent_logs_after(
         &self,
         subject: &Subject,
         workspace_object: &Object<'_>,
         agent_id: Uuid,
-    ) -> Result<Vec<(String, String)>> {
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentLogLine>> {
         check(subject, Action::Read, workspace_object)?;
         let rows = on_db!(self, read, |pool| {
-            sqlx::query_as::<_, (String, String)>(
-                "SELECT level, output FROM workspace_agent_logs WHERE agent_id = $1 ORDER BY id",
+            sqlx::query_as::<_, AgentLogLine>(
+                "SELECT id, created_at, level, output FROM workspace_agent_logs \
+                 WHERE agent_id = $1 AND id > $2 ORDER BY id LIMIT $3",
             )
             .bind(agent_id)
+            .bind(after)
+            .bind(limit)
             .fetch_all(pool)
             .await
         })?;
         Ok(rows)
     }
+}
+
+/// One stored agent log line.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AgentLogLine {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub level: String,
+    pub output: String,
 }
 
 /// A dev-container sub-agent to create under a parent agent (spec/ops.md §13).

@@ -1,0 +1,239 @@
+//! An agent's log for its workspace's readers: pages by id, and `follow` over a real
+//! websocket, counted in the websocket metrics for as long as it is open (spec/ops.md
+//! §3.3, T12).
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use uuid::Uuid;
+
+use crate::{
+    harness::TestApp,
+    on_both_backends,
+    workspaces::{create_workspace, run_jobs, world},
+};
+
+on_both_backends!(logs_are_read_by_id_and_guarded);
+
+const ROUTE: &str = "/api/v2/workspaceagents/{workspaceagent}/logs";
+
+async fn append(app: &TestApp, agent_token: Uuid, lines: &[&str]) {
+    let logs: Vec<Value> = lines.iter().map(|l| json!({"output": l})).collect();
+    let res = app
+        .req(axum::http::Method::PATCH, "/api/v2/workspaceagents/me/logs")
+        .header("Coder-Session-Token", &agent_token.to_string())
+        .json(&json!({ "logs": logs }))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+/// A running workspace with one agent: (owner's token, agent id, agent token).
+async fn running_agent(app: &TestApp) -> (String, String, Uuid) {
+    let agent_token = Uuid::new_v4();
+    let w = world(app, agent_token, 0, false).await;
+    let ws = create_workspace(app, &w.owner, &w.template, "dev").await;
+    run_jobs(app).await;
+    let ws = app
+        .get(&format!(
+            "/api/v2/workspaces/{}",
+            ws["id"].as_str().unwrap()
+        ))
+        .token(&w.owner)
+        .send()
+        .await
+        .json();
+    let agent_id = ws["latest_build"]["resources"][0]["agents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (w.owner, agent_id, agent_token)
+}
+
+fn outputs(lines: &Value) -> Vec<&str> {
+    lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["output"].as_str().unwrap())
+        .collect()
+}
+
+async fn logs_are_read_by_id_and_guarded(app: TestApp) {
+    let (owner, agent_id, agent_token) = running_agent(&app).await;
+    let path = format!("/api/v2/workspaceagents/{agent_id}/logs");
+    let res = app.get(&path).token(&owner).send().await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json(), json!([]));
+
+    append(&app, agent_token, &["one", "two", "three"]).await;
+    let all = app.get(&path).token(&owner).send().await.json();
+    assert_eq!(outputs(&all), ["one", "two", "three"]);
+    assert_eq!(all[0]["level"], "info");
+    assert!(all[0]["created_at"].is_string());
+    let first = all[0]["id"].as_i64().unwrap();
+    assert!(all[1]["id"].as_i64().unwrap() > first);
+    let rest = app
+        .get(&format!("{path}?after={first}"))
+        .token(&owner)
+        .send()
+        .await
+        .json();
+    assert_eq!(outputs(&rest), ["two", "three"]);
+
+    for bad in ["after=-1", "after=abc"] {
+        let res = app.get(&format!("{path}?{bad}")).token(&owner).send().await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            res.json()["validations"][0]["field"],
+            "after",
+            "{}",
+            res.text()
+        );
+    }
+    // Following needs a websocket; a plain GET is told so.
+    let res = app
+        .get(&format!("{path}?follow"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
+    assert_eq!(res.json()["message"], "Following logs needs a websocket.");
+    // Someone who cannot read the workspace learns nothing about the agent.
+    let (_, member) = app.user_with_roles(&owner, "member", &[]).await;
+    let res = app.get(&path).token(&member).send().await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    let res = app.get(&path).send().await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}
+
+/// The app served over TCP as the binary serves it (upgrades included), until dropped.
+struct Served {
+    address: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn serve(app: &TestApp) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gatehouse_server::serve::serve_connections(
+        listener,
+        app.router.clone(),
+        Duration::from_secs(5),
+        Duration::from_secs(1),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Served {
+        address,
+        _stop: stop,
+    }
+}
+
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+async fn next_batch<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a batch within 5 s")
+            .expect("the socket is open")
+            .expect("a message");
+        if let Message::Text(text) = msg {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_logs_over_a_websocket_is_counted_while_open() {
+    let app = TestApp::sqlite().await;
+    let (owner, agent_id, agent_token) = running_agent(&app).await;
+    append(&app, agent_token, &["booting"]).await;
+    let served = serve(&app).await;
+
+    let url = format!(
+        "ws://{}/api/v2/workspaceagents/{agent_id}/logs?follow",
+        served.address
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Coder-Session-Token", owner.parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(served.address)
+        .await
+        .unwrap();
+    let (mut socket, response) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("the upgrade is accepted");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+
+    assert_eq!(outputs(&next_batch(&mut socket).await), ["booting"]);
+    let gauge = format!(r#"coderd_api_concurrent_websockets{{path="{ROUTE}"}}"#);
+    assert_eq!(metric(&app.state.metrics.render(), &gauge), Some(1.0));
+    // Websockets are not counted as in-flight requests.
+    let requests = format!(r#"coderd_api_concurrent_requests{{method="GET",path="{ROUTE}"}}"#);
+    assert_eq!(metric(&app.state.metrics.render(), &requests), Some(0.0));
+
+    append(&app, agent_token, &["ready", "serving"]).await;
+    assert_eq!(
+        outputs(&next_batch(&mut socket).await),
+        ["ready", "serving"]
+    );
+
+    socket.send(Message::Close(None)).await.unwrap();
+    let durations = format!(r#"coderd_api_websocket_durations_seconds_count{{path="{ROUTE}"}}"#);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = app.state.metrics.render();
+        if metric(&text, &gauge) == Some(0.0) {
+            assert_eq!(metric(&text, &durations), Some(1.0), "{text}");
+            let accepted = format!(
+                r#"coderd_api_requests_processed_total{{code="101",method="GET",path="{ROUTE}"}}"#
+            );
+            assert_eq!(metric(&text, &accepted), Some(1.0), "{text}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the websocket was never let go: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An upgrade the handler refuses is still a websocket request: counted with its status
+/// and its (short) duration, and never left in the gauge.
+#[tokio::test]
+async fn a_refused_upgrade_is_counted_and_let_go() {
+    let app = TestApp::sqlite().await;
+    let (owner, _agent_id, _) = running_agent(&app).await;
+    let path = format!("/api/v2/workspaceagents/{}/logs?follow", Uuid::new_v4());
+    let res = app
+        .get(&path)
+        .token(&owner)
+        .header("Connection", "upgrade")
+        .header("Upgrade", "websocket")
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    let text = app.state.metrics.render();
+    let gauge = format!(r#"coderd_api_concurrent_websockets{{path="{ROUTE}"}}"#);
+    assert_eq!(metric(&text, &gauge), Some(0.0), "{text}");
+    let durations = format!(r#"coderd_api_websocket_durations_seconds_count{{path="{ROUTE}"}}"#);
+    assert_eq!(metric(&text, &durations), Some(1.0), "{text}");
+    let latencies =
+        format!(r#"coderd_api_request_latencies_seconds_count{{method="GET",path="{ROUTE}"}}"#);
+    assert_eq!(metric(&text, &latencies), Some(0.0), "{text}");
+}
