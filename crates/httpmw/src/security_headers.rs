@@ -2,6 +2,8 @@
 //! HTML pages, with the workspace-app hosts that may be framed and connected to, and
 //! Strict-Transport-Security for https deployments.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use axum::http::HeaderValue;
 
 /// The hosts a page's CSP must let through besides itself.
@@ -9,6 +11,75 @@ use axum::http::HeaderValue;
 pub struct CspHosts {
     /// `--wildcard-access-url` host pattern, e.g. `*.apps.example.com`.
     pub app_hosts: Vec<String>,
+    /// The registered workspace proxies (decisions.md 41).
+    pub proxies: ProxyHosts,
+}
+
+/// A workspace proxy as the CSP sees it (spec/ops.md §7.1.5): where it answers, and the
+/// pattern of its app hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyHost {
+    pub host: String,
+    pub app_host: String,
+}
+
+impl ProxyHost {
+    /// From a proxy's `path_app_url` and `wildcard_hostname`; `None` when the URL has no
+    /// host.
+    pub fn of(path_app_url: &str, wildcard_hostname: &str) -> Option<ProxyHost> {
+        let url = url::Url::parse(path_app_url).ok()?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return None,
+        };
+        Some(ProxyHost {
+            app_host: app_host_for_csp(&host, wildcard_hostname),
+            host,
+        })
+    }
+}
+
+/// Coder's `ConvertAppHostForCSP` (spec/ops.md §7.1.7): a wildcard first label becomes
+/// exactly `*` (`*--apps.coder.com` → `*.coder.com`); no wildcard, or one anywhere else,
+/// gives the proxy's own host.
+pub fn app_host_for_csp(host: &str, wildcard: &str) -> String {
+    if wildcard.is_empty() {
+        return host.to_owned();
+    }
+    let mut labels = wildcard.split('.');
+    let Some(first) = labels.next() else {
+        return host.to_owned();
+    };
+    let rest: Vec<&str> = labels.collect();
+    if rest.iter().any(|l| l.contains('*')) {
+        return host.to_owned();
+    }
+    if !first.contains('*') {
+        return wildcard.to_owned();
+    }
+    std::iter::once("*")
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The proxy list the CSP reads on every page: replaced whole when the registry changes,
+/// so a page never waits on the database for it.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyHosts(Arc<RwLock<Arc<[ProxyHost]>>>);
+
+impl ProxyHosts {
+    pub fn snapshot(&self) -> Arc<[ProxyHost]> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn replace(&self, hosts: Vec<ProxyHost>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = hosts.into();
+    }
 }
 
 /// The site CSP (spec/ops.md §7.1.2–7.1.5), with `form-action` widened by `form_targets`
@@ -26,6 +97,20 @@ pub fn site_csp(hosts: &CspHosts, request_host: Option<&str>, form_targets: &[&s
         connect.push(format!("http://{app}"));
         connect.push(format!("wss://{app}"));
         connect.push(format!("ws://{app}"));
+    }
+    for proxy in hosts.proxies.snapshot().iter() {
+        frame.push(proxy.app_host.clone());
+        if proxy.host == "*" {
+            connect.push("*".to_owned());
+            continue;
+        }
+        if request_host != Some(proxy.host.as_str()) {
+            connect.push(format!("wss://{}", proxy.host));
+            connect.push(format!("ws://{}", proxy.host));
+        }
+        // Latency checks reach every proxy over plain requests.
+        connect.push(format!("https://{}", proxy.host));
+        connect.push(format!("http://{}", proxy.host));
     }
     let mut form_action = vec!["'self'".to_owned()];
     form_action.extend(form_targets.iter().map(|t| (*t).to_owned()));
@@ -83,6 +168,7 @@ mod tests {
     fn csp_lets_app_hosts_frame_and_connect() {
         let hosts = CspHosts {
             app_hosts: vec!["*.apps.example.com".to_owned()],
+            ..CspHosts::default()
         };
         let csp = site_csp(
             &hosts,
@@ -93,6 +179,55 @@ mod tests {
         assert!(csp.contains("connect-src 'self' wss://coder.example.com ws://coder.example.com https://*.apps.example.com"));
         assert!(csp.contains("form-action 'self' https://client.example;"));
         assert!(csp.contains("frame-ancestors 'none'"));
+    }
+
+    /// spec/ops.md §7.1.11, the three proxies of Coder's csp_test.
+    #[test]
+    fn proxies_join_frame_src_and_connect_src() {
+        let hosts = CspHosts::default();
+        hosts.proxies.replace(vec![
+            ProxyHost::of("https://test.com", "*.test.com").unwrap(),
+            ProxyHost::of("https://coder.com", "*.coder.com").unwrap(),
+            ProxyHost::of("https://example.com", "*.coder2.com").unwrap(),
+        ]);
+        let csp = site_csp(&hosts, Some("example.com"), &[]);
+        assert!(
+            csp.contains("frame-src 'self' *.test.com *.coder.com *.coder2.com;"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains(
+                "connect-src 'self' wss://example.com ws://example.com wss://test.com ws://test.com \
+                 https://test.com http://test.com wss://coder.com ws://coder.com https://coder.com \
+                 http://coder.com https://example.com http://example.com;"
+            ),
+            "{csp}"
+        );
+    }
+
+    #[test]
+    fn app_hosts_for_csp() {
+        assert_eq!(app_host_for_csp("us.coder.com", ""), "us.coder.com");
+        assert_eq!(
+            app_host_for_csp("us.coder.com", "*--apps.coder.com"),
+            "*.coder.com"
+        );
+        assert_eq!(
+            app_host_for_csp("us.coder.com", "*.us.coder.com"),
+            "*.us.coder.com"
+        );
+        assert_eq!(
+            app_host_for_csp("us.coder.com", "apps.*.coder.com"),
+            "us.coder.com"
+        );
+        assert_eq!(
+            ProxyHost::of("https://eu.example.com:8443/", "").unwrap(),
+            ProxyHost {
+                host: "eu.example.com:8443".to_owned(),
+                app_host: "eu.example.com:8443".to_owned()
+            }
+        );
+        assert_eq!(ProxyHost::of("not a url", ""), None);
     }
 
     #[test]

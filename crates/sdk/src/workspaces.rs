@@ -496,3 +496,61 @@ pub struct CreateSubAgentResponse {
 pub struct ListSubAgentsResponse {
     pub agents: Vec<SubAgent>,
 }
+
+/// `POST /api/v2/workspaceproxies` (decisions.md 41: the proxy's URLs are given here,
+/// not by a proxy registering itself).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateWorkspaceProxyRequest {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub icon: String,
+    pub path_app_url: String,
+    #[serde(default)]
+    pub wildcard_hostname: String,
+}
+
+/// A proxy's health as Coder reports it. Gatehouse does not probe proxies, so a proxy is
+/// `unregistered` (it never registered itself) and not `healthy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceProxyStatus {
+    pub status: String,
+    pub report: ProxyHealthReport,
+    pub checked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProxyHealthReport {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// `codersdk.WorkspaceProxy` (spec/types.md §12.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceProxy {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub icon_url: String,
+    pub healthy: bool,
+    pub path_app_url: String,
+    pub wildcard_hostname: String,
+    pub derp_enabled: bool,
+    pub derp_only: bool,
+    pub status: WorkspaceProxyStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted: bool,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateWorkspaceProxyResponse {
+    pub proxy: WorkspaceProxy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceProxies {
+    pub regions: Vec<WorkspaceProxy>,
+}

@@ -244,7 +244,11 @@ impl AppState {
                 })
                 .filter(|w| !w.is_empty())
                 .collect(),
+            ..CspHosts::default()
         };
+        crate::api::workspace_proxies::refresh_proxy_hosts(&store, &csp_hosts.proxies)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the workspace proxies: {e}"))?;
         let aibridge = if config.aibridge_enabled {
             let openai = Upstream {
                 base: base_url(&config.aibridge_openai_base_url)

@@ -22,6 +22,7 @@ use utoipa::{
         (name = "Builds", description = "Workspace builds"),
         (name = "Agents", description = "The workspace-agent API (agent token)"),
         (name = "Tasks", description = "AI tasks and the workspaces that run them"),
+        (name = "WorkspaceProxies", description = "The workspace-proxy registry the site CSP reads"),
     )
 )]
 pub struct ApiDoc;

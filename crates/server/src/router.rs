@@ -32,7 +32,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     api::{
         agent_logs, agents, aibridge, apikeys, audit, debug, experiments, files, mcp,
-        organizations, scopes, tasks, templates, users, workspaces,
+        organizations, scopes, tasks, templates, users, workspace_proxies, workspaces,
     },
     app::AppState,
     openapi::ApiDoc,
@@ -304,6 +304,11 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::cancel_build))
         .routes(routes!(agents::get_agent))
         .routes(routes!(agent_logs::agent_logs))
+        .routes(routes!(
+            workspace_proxies::list_proxies,
+            workspace_proxies::create_proxy
+        ))
+        .routes(routes!(workspace_proxies::delete_proxy))
         .routes(routes!(tasks::list_tasks))
         .routes(routes!(tasks::create_task))
         .routes(routes!(tasks::get_task, tasks::delete_task))

@@ -34,4 +34,5 @@ mod scopes;
 mod security_headers;
 mod tasks;
 mod users;
+mod workspace_proxies;
 mod workspaces;

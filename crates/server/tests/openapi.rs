@@ -47,6 +47,7 @@ const SELF_SERVICE_OPERATIONS: &[&str] = &[
     "GET /api/v2/tasks",
     "GET /api/v2/templates",
     "GET /api/v2/users/roles",
+    "GET /api/v2/workspaceproxies",
     "GET /api/v2/workspaces",
     "POST /api/v2/files",
     "POST /api/v2/users/logout",
@@ -231,6 +232,9 @@ fn body_for(method: &str, path: &str, org: &str, version: &str) -> Option<Value>
             "organization_ids": [org]
         })),
         ("POST", "/api/v2/organizations") => Some(serde_json::json!({"name": "sneaky"})),
+        ("POST", "/api/v2/workspaceproxies") => Some(
+            serde_json::json!({"name": "sneaky", "path_app_url": "https://sneaky.example"}),
+        ),
         (_, p) if p.ends_with("/roles") => Some(serde_json::json!({"roles": []})),
         (_, p) if p.ends_with("/builds") => Some(serde_json::json!({"transition": "stop"})),
         ("POST" | "PUT", _) => Some(serde_json::json!({})),
@@ -283,7 +287,8 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
             .replace("{workspacename}", "dev")
             .replace("{workspace}", &objects.workspace)
             .replace("{app}", &objects.oauth2_app)
-            .replace("{secret}", &objects.oauth2_secret);
+            .replace("{secret}", &objects.oauth2_secret)
+            .replace("{workspaceproxy}", "sneaky");
         // A user withdraws an app by naming it.
         let concrete = if path == "/oauth2/tokens" {
             format!("{concrete}?client_id={}", objects.oauth2_app)

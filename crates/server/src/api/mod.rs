@@ -15,6 +15,7 @@ pub mod scopes;
 pub mod tasks;
 pub mod templates;
 pub mod users;
+pub mod workspace_proxies;
 pub mod workspaces;
 
 pub use gatehouse_httpmw::params::uuid::parse_uuid_param;

@@ -7,6 +7,7 @@ pub mod links;
 pub mod members;
 pub mod oauth2;
 pub mod organizations;
+pub mod proxies;
 pub mod purge;
 mod subject_sql;
 pub mod tasks;

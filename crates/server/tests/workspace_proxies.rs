@@ -1,0 +1,134 @@
+//! The workspace-proxy registry (decisions.md 41) and the site CSP that reads it
+//! (spec/ops.md §7.1.5).
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::{harness::TestApp, on_both_backends};
+
+on_both_backends!(proxies_are_registered_by_admins_and_join_the_csp);
+
+async fn login_csp(app: &TestApp) -> String {
+    let res = app.get("/login").send().await;
+    assert_eq!(res.status, StatusCode::OK);
+    res.header("content-security-policy").unwrap().to_owned()
+}
+
+async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (_, member) = app.user_with_roles(&owner, "member", &[]).await;
+    let body = json!({
+        "name": "eu",
+        "display_name": "Europe",
+        "path_app_url": "https://eu.proxy.example",
+        "wildcard_hostname": "*--apps.eu.proxy.example",
+    });
+    assert!(!login_csp(&app).await.contains("eu.proxy.example"));
+
+    let res = app
+        .post("/api/v2/workspaceproxies")
+        .token(&member)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let res = app
+        .post("/api/v2/workspaceproxies")
+        .token(&owner)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let proxy = res.json()["proxy"].clone();
+    assert_eq!(proxy["name"], "eu");
+    assert_eq!(proxy["display_name"], "Europe");
+    assert_eq!(proxy["path_app_url"], "https://eu.proxy.example");
+    assert_eq!(proxy["healthy"], false);
+    assert_eq!(proxy["status"]["status"], "unregistered");
+    let res = app
+        .post("/api/v2/workspaceproxies")
+        .token(&owner)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+
+    for (field, value) in [
+        ("name", json!("primary")),
+        ("name", json!("has space")),
+        ("path_app_url", json!("eu.proxy.example")),
+        ("path_app_url", json!("ftp://eu.proxy.example")),
+        ("wildcard_hostname", json!("apps.*.example")),
+        ("wildcard_hostname", json!("https://*.example")),
+    ] {
+        let mut bad = body.clone();
+        bad["name"] = json!("other");
+        bad[field] = value.clone();
+        let res = app
+            .post("/api/v2/workspaceproxies")
+            .token(&owner)
+            .json(&bad)
+            .send()
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{field} {value}: {}",
+            res.text()
+        );
+        assert_eq!(
+            res.json()["validations"][0]["field"],
+            field,
+            "{}",
+            res.text()
+        );
+    }
+
+    // Every member may see the registry.
+    let res = app
+        .get("/api/v2/workspaceproxies")
+        .token(&member)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["regions"][0]["id"], proxy["id"]);
+
+    // The CSP lets the proxy's apps be framed and the proxy be reached, at once.
+    let csp = login_csp(&app).await;
+    assert!(
+        csp.contains("frame-src 'self' *.eu.proxy.example;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(
+            "wss://eu.proxy.example ws://eu.proxy.example https://eu.proxy.example http://eu.proxy.example"
+        ),
+        "{csp}"
+    );
+
+    let res = app
+        .delete("/api/v2/workspaceproxies/eu")
+        .token(&member)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
+    let res = app
+        .delete("/api/v2/workspaceproxies/eu")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert!(!login_csp(&app).await.contains("eu.proxy.example"));
+    let res = app
+        .delete("/api/v2/workspaceproxies/eu")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    let res = app
+        .get("/api/v2/workspaceproxies")
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.json()["regions"], json!([]));
+}
