@@ -7,7 +7,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, request_log::RequestLog};
 
 /// JSON and form bodies are capped at 1 MiB (decisions.md 10).
 pub const JSON_BODY_LIMIT: usize = 1 << 20;
@@ -22,8 +22,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let log = req.extensions().get::<RequestLog>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                if let Some(log) = &log {
+                    log.record_request_body_limit();
+                }
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
             } else {
                 ApiError::bad_request("Request body must be valid JSON.")

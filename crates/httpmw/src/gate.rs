@@ -132,7 +132,7 @@ where
             };
             config
                 .metrics
-                .record(&route, log.kind(), res.status(), took);
+                .record(&route, log.kind(), res.status(), took, log.body_limit_hit());
             let headers = res.headers_mut();
             if no_store {
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

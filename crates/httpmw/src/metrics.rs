@@ -33,6 +33,13 @@ struct RouteLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TooLargeLabels {
+    method: Arc<str>,
+    path: Arc<str>,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PathLabels {
     path: Arc<str>,
 }
@@ -76,6 +83,7 @@ struct Inner {
     latencies: Family<RouteLabels, Histogram>,
     websockets: Family<PathLabels, Gauge>,
     websocket_durations: Family<PathLabels, Histogram>,
+    too_large: Family<TooLargeLabels, Counter>,
     purge_durations: Family<SuccessLabels, Histogram>,
     purged: Family<RecordTypeLabels, Counter>,
     routes: RwLock<RouteTable>,
@@ -141,6 +149,12 @@ impl ApiMetrics {
             "Websocket duration distribution of requests in seconds",
             websocket_durations.clone(),
         );
+        let too_large = Family::<TooLargeLabels, Counter>::default();
+        api.register(
+            "requests_too_large",
+            "The total number of requests answered 413, by why",
+            too_large.clone(),
+        );
         let purge = registry
             .sub_registry_with_prefix("coderd")
             .sub_registry_with_prefix("dbpurge");
@@ -165,6 +179,7 @@ impl ApiMetrics {
             latencies,
             websockets,
             websocket_durations,
+            too_large,
             purge_durations,
             purged,
             routes: RwLock::default(),
@@ -239,14 +254,28 @@ impl ApiMetrics {
     }
 
     /// Records one finished request on its route. A websocket's duration is observed
-    /// here only when no handler kept it open ([`WebsocketSpan`] observes it otherwise).
+    /// here only when no handler kept it open (its span observes it otherwise). A 413 is
+    /// also counted in `requests_too_large_total`, as `request_body` when a body limit
+    /// was what refused it (`body_limit`), else `other` (spec/ops.md §3.3.2, T17).
     pub fn record(
         &self,
         route: &RouteMetrics,
         kind: RequestKind,
         status: StatusCode,
         took: Duration,
+        body_limit: bool,
     ) {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let reason = if body_limit { "request_body" } else { "other" };
+            self.0
+                .too_large
+                .get_or_create(&TooLargeLabels {
+                    method: route.labels.method.clone(),
+                    path: route.labels.path.clone(),
+                    reason,
+                })
+                .inc();
+        }
         match kind {
             RequestKind::Http => route.latencies.observe(took.as_secs_f64()),
             RequestKind::Websocket { held_open: false } => {

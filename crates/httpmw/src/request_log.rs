@@ -41,6 +41,8 @@ struct Fields {
     websocket_since: Option<Instant>,
     /// A handler took the websocket over ([`RequestLog::hold_websocket`]).
     held_open: AtomicBool,
+    /// A body limit refused the request (Coder's `httpapi.RecordRequestBodyLimit`).
+    body_limit: AtomicBool,
 }
 
 /// An accepted websocket's hold on its route's metrics: `concurrent_websockets` stays up
@@ -84,6 +86,15 @@ impl RequestLog {
             _duration: WebsocketDuration::start(route, since),
             _log: self.clone(),
         })
+    }
+
+    /// Marks the request as refused by a body limit, for `requests_too_large_total`.
+    pub fn record_request_body_limit(&self) {
+        self.0.body_limit.store(true, Ordering::Release);
+    }
+
+    pub fn body_limit_hit(&self) -> bool {
+        self.0.body_limit.load(Ordering::Acquire)
     }
 
     pub fn set_requestor(&self, id: Uuid, name: &str) {
@@ -286,6 +297,14 @@ impl<T: std::fmt::Display> std::fmt::Display for Opt<T> {
             Some(v) => v.fmt(f),
             None => Ok(()),
         }
+    }
+}
+
+/// [`RequestLog::record_request_body_limit`] for code that holds only the request's
+/// extensions.
+pub fn record_request_body_limit(extensions: &axum::http::Extensions) {
+    if let Some(log) = extensions.get::<RequestLog>() {
+        log.record_request_body_limit();
     }
 }
 

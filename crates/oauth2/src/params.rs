@@ -4,6 +4,7 @@
 //! parameters MUST NOT be included more than once.
 
 use axum::{body::Body, http::StatusCode};
+use gatehouse_httpmw::request_log::record_request_body_limit;
 use gatehouse_sdk::oauth2::ErrorCode;
 
 use crate::error::OAuth2Error;
@@ -78,7 +79,12 @@ pub async fn read_request(
     let (parts, body) = req.into_parts();
     let query = Params::parse(parts.uri.query().unwrap_or_default().as_bytes());
     let mut form = query.clone();
-    form.extend(read_form(body).await?);
+    let body = read_form(body).await.inspect_err(|e| {
+        if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+            record_request_body_limit(&parts.extensions);
+        }
+    })?;
+    form.extend(body);
     Ok((parts, query, form))
 }
 

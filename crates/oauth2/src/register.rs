@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use gatehouse_httpmw::request_log::record_request_body_limit;
 use gatehouse_sdk::oauth2::{
     ClientRegistrationRequest, ClientRegistrationResponse, ErrorCode, GrantType,
     OAuth2Error as ErrorBody, ResponseType, TokenEndpointAuthMethod,
@@ -328,7 +329,14 @@ fn apply(app: &mut OAuth2App, v: Validated) {
     security(())
 )]
 pub async fn register(State(provider): State<SharedProvider>, req: Request) -> Response {
-    match run_register(&provider, req.into_body()).await {
+    let (parts, body) = req.into_parts();
+    let registered = run_register(&provider, body).await;
+    if let Err(e) = &registered
+        && e.status == StatusCode::PAYLOAD_TOO_LARGE
+    {
+        record_request_body_limit(&parts.extensions);
+    }
+    match registered {
         Ok(body) => (StatusCode::CREATED, axum::Json(body)).into_response(),
         Err(e) => e.into_response(),
     }

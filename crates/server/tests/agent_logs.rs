@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     harness::TestApp,
     on_both_backends,
-    workspaces::{create_workspace, run_jobs, world},
+    workspaces::{create_workspace, first_agent_id, run_jobs, world},
 };
 
 on_both_backends!(logs_are_read_by_id_and_guarded);
@@ -37,19 +37,7 @@ async fn running_agent(app: &TestApp) -> (String, String, Uuid) {
     let w = world(app, agent_token, 0, false).await;
     let ws = create_workspace(app, &w.owner, &w.template, "dev").await;
     run_jobs(app).await;
-    let ws = app
-        .get(&format!(
-            "/api/v2/workspaces/{}",
-            ws["id"].as_str().unwrap()
-        ))
-        .token(&w.owner)
-        .send()
-        .await
-        .json();
-    let agent_id = ws["latest_build"]["resources"][0]["agents"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let agent_id = first_agent_id(app, &w.owner, ws["id"].as_str().unwrap()).await;
     (w.owner, agent_id, agent_token)
 }
 

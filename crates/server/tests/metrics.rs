@@ -152,3 +152,69 @@ async fn invented_methods_share_one_label() {
     );
     assert!(!text.contains("BREW"), "{text}");
 }
+
+/// spec/ops.md T17: a 413 from a body limit counts as `request_body`, any other 413 as
+/// `other`, and other statuses not at all.
+#[tokio::test]
+async fn answers_413_are_counted_by_reason() {
+    use axum::{Router, http::StatusCode as Status, routing::post};
+    use tower::ServiceExt;
+
+    let app = TestApp::sqlite().await;
+    let (_, owner) = app.first_user().await;
+    let router = gatehouse_server::router::build_with(
+        app.state.clone(),
+        Router::new().route(
+            "/api/v2/refuses",
+            post(|| async { Status::PAYLOAD_TOO_LARGE }),
+        ),
+    );
+    let huge = format!(r#"{{"token_name": "{}"}}"#, "x".repeat(2 << 20));
+    let res = app
+        .post("/api/v2/users/me/keys/tokens")
+        .token(&owner)
+        .body_with_type("application/json", &huge)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.text());
+    let res = app
+        .post("/api/v2/users/me/keys/tokens")
+        .token(&owner)
+        .json(&serde_json::json!({"token_name": "fits"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let res = router
+        .oneshot(
+            axum::http::Request::post("/api/v2/refuses")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = app.state.metrics.render();
+    let count = |labels: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("coderd_api_requests_too_large_total{{{labels}}} "))
+            })
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        count(r#"method="POST",path="/api/v2/users/{user}/keys/tokens",reason="request_body""#)
+            .as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"method="POST",path="/api/v2/refuses",reason="other""#).as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("coderd_api_requests_too_large_total{").count(),
+        2,
+        "{text}"
+    );
+}

@@ -978,10 +978,7 @@ async fn introspection_shows_own_tokens_only(app: TestApp) {
     let (owner_id, owner) = app.first_user().await;
     let (client_id, secret) = confidential_app(&app, &owner, None).await;
     let (other_id, other_secret) = confidential_app(&app, &owner, None).await;
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let introspect = |token: &str, id: &str, sec: &str| {
         let body = form(&[("token", token), ("client_id", id), ("client_secret", sec)]);
         let app = &app;
@@ -1125,10 +1122,7 @@ async fn management_api_and_cascading_revocation(app: TestApp) {
     );
 
     // The user's authorized apps, and revoking one app's grants.
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let res = app
         .get(&format!("/api/v2/oauth2-provider/apps?user_id={owner_id}"))
@@ -1167,10 +1161,7 @@ async fn management_api_and_cascading_revocation(app: TestApp) {
     assert_eq!(res.json(), json!([]));
 
     // Deleting the secret revokes tokens issued under it; an outstanding code then fails.
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let (pending_code, pending_verifier) = code_for(&app, &owner, &client_id, &[]).await;
     let res = app
         .delete(&format!(
@@ -1199,10 +1190,7 @@ async fn management_api_and_cascading_revocation(app: TestApp) {
         .as_str()
         .unwrap()
         .to_owned();
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let res = app
         .delete(&format!("/api/v2/oauth2-provider/apps/{client_id}"))
         .token(&owner)
@@ -1525,10 +1513,7 @@ async fn expiry_races_and_nothing_half_issued(app: TestApp) {
     assert_eq!(wins, 1, "{} / {}", a.text(), b.text());
     assert!(app.count(OAUTH_KEYS).await <= 1);
     // An expired refresh token.
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     app.exec_at(
         "UPDATE oauth2_provider_app_tokens SET expires_at = $1",
         past,
@@ -1578,15 +1563,20 @@ async fn a_suspended_user_cannot_refresh(app: TestApp) {
     assert_oauth_error(&res, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
+/// A code issued to `owner` and exchanged: the token response.
+async fn fresh_tokens(app: &TestApp, owner: &str, client_id: &str, secret: &str) -> Value {
+    let (code, verifier) = code_for(app, owner, client_id, &[]).await;
+    exchange(app, client_id, secret, &code, &verifier)
+        .await
+        .json()
+}
+
 /// Two refreshes of one token at once: one rotates; the other is refused, and however the
 /// two interleave the chain is left whole (one live refresh token, one live access token).
 async fn concurrent_refreshes_rotate_once(app: TestApp) {
     let (_, owner) = app.first_user().await;
     let (client_id, secret) = confidential_app(&app, &owner, None).await;
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (a, b) = tokio::join!(
         refresh_grant(&app, &client_id, &secret, refresh),
@@ -1633,10 +1623,7 @@ async fn a_rotation_failing_part_way_changes_nothing(app: TestApp) {
     };
     let (owner_id, owner) = app.first_user().await;
     let (client_id, secret) = confidential_app(&app, &owner, None).await;
-    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
-    let tokens = exchange(&app, &client_id, &secret, &code, &verifier)
-        .await
-        .json();
+    let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let access = tokens["access_token"].as_str().unwrap();
     let prefix = app
         .text_value("SELECT hash_prefix FROM oauth2_provider_app_tokens")

@@ -182,16 +182,7 @@ async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
     let build = workspace["latest_build"]["id"].as_str().unwrap().to_owned();
     let workspace = workspace["id"].as_str().unwrap().to_owned();
     while app.state.provisioner.run_once().await.unwrap() {}
-    let ws = app
-        .get(&format!("/api/v2/workspaces/{workspace}"))
-        .token(owner)
-        .send()
-        .await
-        .json();
-    let agent = ws["latest_build"]["resources"][0]["agents"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let agent = crate::workspaces::first_agent_id(app, owner, &workspace).await;
     let oauth2_app = app
         .post("/api/v2/oauth2-provider/apps")
         .token(owner)
@@ -232,9 +223,9 @@ fn body_for(method: &str, path: &str, org: &str, version: &str) -> Option<Value>
             "organization_ids": [org]
         })),
         ("POST", "/api/v2/organizations") => Some(serde_json::json!({"name": "sneaky"})),
-        ("POST", "/api/v2/workspaceproxies") => Some(
-            serde_json::json!({"name": "sneaky", "path_app_url": "https://sneaky.example"}),
-        ),
+        ("POST", "/api/v2/workspaceproxies") => {
+            Some(serde_json::json!({"name": "sneaky", "path_app_url": "https://sneaky.example"}))
+        }
         (_, p) if p.ends_with("/roles") => Some(serde_json::json!({"roles": []})),
         (_, p) if p.ends_with("/builds") => Some(serde_json::json!({"transition": "stop"})),
         ("POST" | "PUT", _) => Some(serde_json::json!({})),

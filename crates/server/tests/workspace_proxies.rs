@@ -4,7 +4,10 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::{harness::TestApp, on_both_backends};
+use crate::{
+    harness::{TestApp, TestResponse},
+    on_both_backends,
+};
 
 on_both_backends!(proxies_are_registered_by_admins_and_join_the_csp);
 
@@ -12,6 +15,22 @@ async fn login_csp(app: &TestApp) -> String {
     let res = app.get("/login").send().await;
     assert_eq!(res.status, StatusCode::OK);
     res.header("content-security-policy").unwrap().to_owned()
+}
+
+async fn register(app: &TestApp, token: &str, body: &serde_json::Value) -> TestResponse {
+    app.post("/api/v2/workspaceproxies")
+        .token(token)
+        .json(body)
+        .send()
+        .await
+}
+
+async fn delete_eu(app: &TestApp, token: &str) -> StatusCode {
+    app.delete("/api/v2/workspaceproxies/eu")
+        .token(token)
+        .send()
+        .await
+        .status
 }
 
 async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
@@ -25,19 +44,9 @@ async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
     });
     assert!(!login_csp(&app).await.contains("eu.proxy.example"));
 
-    let res = app
-        .post("/api/v2/workspaceproxies")
-        .token(&member)
-        .json(&body)
-        .send()
-        .await;
+    let res = register(&app, &member, &body).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
-    let res = app
-        .post("/api/v2/workspaceproxies")
-        .token(&owner)
-        .json(&body)
-        .send()
-        .await;
+    let res = register(&app, &owner, &body).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
     let proxy = res.json()["proxy"].clone();
     assert_eq!(proxy["name"], "eu");
@@ -45,12 +54,7 @@ async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
     assert_eq!(proxy["path_app_url"], "https://eu.proxy.example");
     assert_eq!(proxy["healthy"], false);
     assert_eq!(proxy["status"]["status"], "unregistered");
-    let res = app
-        .post("/api/v2/workspaceproxies")
-        .token(&owner)
-        .json(&body)
-        .send()
-        .await;
+    let res = register(&app, &owner, &body).await;
     assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
 
     for (field, value) in [
@@ -64,12 +68,7 @@ async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
         let mut bad = body.clone();
         bad["name"] = json!("other");
         bad[field] = value.clone();
-        let res = app
-            .post("/api/v2/workspaceproxies")
-            .token(&owner)
-            .json(&bad)
-            .send()
-            .await;
+        let res = register(&app, &owner, &bad).await;
         assert_eq!(
             res.status,
             StatusCode::BAD_REQUEST,
@@ -106,25 +105,10 @@ async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
         "{csp}"
     );
 
-    let res = app
-        .delete("/api/v2/workspaceproxies/eu")
-        .token(&member)
-        .send()
-        .await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
-    let res = app
-        .delete("/api/v2/workspaceproxies/eu")
-        .token(&owner)
-        .send()
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(delete_eu(&app, &member).await, StatusCode::FORBIDDEN);
+    assert_eq!(delete_eu(&app, &owner).await, StatusCode::OK);
     assert!(!login_csp(&app).await.contains("eu.proxy.example"));
-    let res = app
-        .delete("/api/v2/workspaceproxies/eu")
-        .token(&owner)
-        .send()
-        .await;
-    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.text());
+    assert_eq!(delete_eu(&app, &owner).await, StatusCode::NOT_FOUND);
     let res = app
         .get("/api/v2/workspaceproxies")
         .token(&owner)

@@ -145,6 +145,20 @@ async fn build(
     res.json()
 }
 
+/// The id of the first agent of a workspace's latest build.
+pub(crate) async fn first_agent_id(app: &TestApp, token: &str, workspace: &str) -> String {
+    let ws = app
+        .get(&format!("/api/v2/workspaces/{workspace}"))
+        .token(token)
+        .send()
+        .await
+        .json();
+    ws["latest_build"]["resources"][0]["agents"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 pub(crate) async fn manifest(app: &TestApp, agent_token: Uuid) -> crate::harness::TestResponse {
     app.get("/api/v2/workspaceagents/me/manifest")
         .header("Coder-Session-Token", &agent_token.to_string())
@@ -570,19 +584,7 @@ async fn agent_routes_cost_one_query(app: TestApp) {
         "agent authentication + manifest"
     );
 
-    let ws = app
-        .get(&format!(
-            "/api/v2/workspaces/{}",
-            ws["id"].as_str().unwrap()
-        ))
-        .token(&w.owner)
-        .send()
-        .await
-        .json();
-    let agent_id = ws["latest_build"]["resources"][0]["agents"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let agent_id = first_agent_id(&app, &w.owner, ws["id"].as_str().unwrap()).await;
     // The session was used above, so this request makes no bookkeeping write.
     let before = store.queries();
     let res = app

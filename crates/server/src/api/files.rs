@@ -30,10 +30,14 @@ pub async fn upload_file(
     State(app): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
+    log: Option<axum::Extension<gatehouse_httpmw::request_log::RequestLog>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<UploadResponse>, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if let Some(log) = &log {
+                log.record_request_body_limit();
+            }
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
         } else {
             ApiError::bad_request("Could not read the request body.").with_detail(e.body_text())
