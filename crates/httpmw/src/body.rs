@@ -12,6 +12,15 @@ use crate::{error::ApiError, request_log::RequestLog};
 /// JSON and form bodies are capped at 1 MiB (decisions.md 10).
 pub const JSON_BODY_LIMIT: usize = 1 << 20;
 
+/// The 413 of a body over its limit, counted as such in the request's metrics
+/// (`requests_too_large_total{reason="request_body"}`).
+pub fn body_too_large(log: Option<&RequestLog>) -> ApiError {
+    if let Some(log) = log {
+        log.record_request_body_limit();
+    }
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
+}
+
 /// A JSON request body. Malformed JSON or a wrong type is 400
 /// `Request body must be valid JSON.` with the parser's message as detail; an oversized
 /// body is 413.
@@ -25,10 +34,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let log = req.extensions().get::<RequestLog>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                if let Some(log) = &log {
-                    log.record_request_body_limit();
-                }
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
+                body_too_large(log.as_ref())
             } else {
                 ApiError::bad_request("Request body must be valid JSON.")
                     .with_detail(rejection.body_text())

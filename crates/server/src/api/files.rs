@@ -35,10 +35,7 @@ pub async fn upload_file(
 ) -> Result<Json<UploadResponse>, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            if let Some(log) = &log {
-                log.record_request_body_limit();
-            }
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
+            gatehouse_httpmw::body::body_too_large(log.as_deref())
         } else {
             ApiError::bad_request("Could not read the request body.").with_detail(e.body_text())
         }

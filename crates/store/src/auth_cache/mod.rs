@@ -146,14 +146,19 @@ impl AuthCache {
 
     /// Keeps a site setting read since `ticket`, on the same terms as [`AuthCache::insert`].
     pub fn insert_site_config(&self, ticket: FillTicket, key: &str, value: Option<&str>) {
+        if let Some(mut entries) = self.write_if_current(ticket) {
+            entries.site.insert(key.into(), value.map(Into::into));
+        }
+    }
+
+    /// The write lock, if a fill that took `ticket` may still be kept: the cache is live
+    /// and no invalidation happened since (the rows it read may predate that change).
+    fn write_if_current(&self, ticket: FillTicket) -> Option<RwLockWriteGuard<'_, Entries>> {
         if !self.is_enabled() {
-            return;
+            return None;
         }
-        let mut entries = self.write();
-        if self.epoch.load(Ordering::Acquire) != ticket.0 || !self.is_enabled() {
-            return;
-        }
-        entries.site.insert(key.into(), value.map(Into::into));
+        let entries = self.write();
+        (self.epoch.load(Ordering::Acquire) == ticket.0 && self.is_enabled()).then_some(entries)
     }
 
     /// Call before reading the rows a fill is built from.
@@ -164,13 +169,9 @@ impl AuthCache {
     /// Keeps a fill unless an invalidation happened since its ticket was taken (the rows
     /// it read may predate that change) or the cache is not live.
     pub fn insert(&self, ticket: FillTicket, entry: Arc<CachedKey>) {
-        if !self.is_enabled() {
+        let Some(mut entries) = self.write_if_current(ticket) else {
             return;
-        }
-        let mut entries = self.write();
-        if self.epoch.load(Ordering::Acquire) != ticket.0 || !self.is_enabled() {
-            return;
-        }
+        };
         if entries.by_key.len() >= self.capacity {
             *entries = Entries::default();
         }

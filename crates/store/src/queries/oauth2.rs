@@ -465,29 +465,6 @@ impl Store {
         Ok(secret)
     }
 
-    /// The secret with this lookup prefix, for client authentication.
-    pub async fn oauth2_secret_by_prefix(
-        &self,
-        subject: &Subject,
-        prefix: &str,
-    ) -> Result<Option<OAuth2AppSecret>> {
-        let sql = concat!(
-            "SELECT ",
-            secret_columns!(),
-            " FROM oauth2_provider_app_secrets WHERE secret_prefix = $1"
-        );
-        let secret = on_db!(self, read, |pool| {
-            sqlx::query_as::<_, OAuth2AppSecret>(sql)
-                .bind(prefix)
-                .fetch_optional(pool)
-                .await
-        })?;
-        if let Some(secret) = &secret {
-            check(subject, Action::Read, &secret_object(secret.app_id))?;
-        }
-        Ok(secret)
-    }
-
     /// Deletes a secret; the grants issued under it, and their tokens, go with it.
     pub async fn delete_oauth2_secret(
         &self,
