@@ -10,13 +10,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use gatehouse_rbac::{Scope, Subject};
-use gatehouse_store::{
-    StoreError,
-    models::{AgentAuthDiagnosis, AgentAuthRow},
-    subjects::{UserRow, user_subject},
-    system::system_restricted,
-};
+/// The authenticated agent: its row (with its own build) and the subject it acts as,
+/// shared with the authentication cache.
+pub use gatehouse_store::auth_cache::CachedAgent as AuthenticatedAgent;
+use gatehouse_store::{StoreError, models::AgentAuthDiagnosis, system::system_restricted};
 use uuid::Uuid;
 
 use crate::{
@@ -25,13 +22,6 @@ use crate::{
     request_log::RequestLog,
     token::agent_token_hash,
 };
-
-/// The authenticated agent: its row (with its own build) and the subject it acts as.
-#[derive(Debug)]
-pub struct AuthenticatedAgent {
-    pub row: AgentAuthRow,
-    pub subject: Subject,
-}
 
 #[derive(Debug, Clone)]
 pub struct AgentActor(pub Arc<AuthenticatedAgent>);
@@ -75,26 +65,6 @@ fn refusal_detail(d: &AgentAuthDiagnosis) -> &'static str {
     }
 }
 
-fn agent_subject(row: &AgentAuthRow) -> Result<Subject, String> {
-    let scope = Scope::for_agent(
-        row.workspace_id,
-        row.workspace_template_id,
-        row.build_template_version_id,
-        row.workspace_owner_id,
-        row.task_id,
-        row.agent_api_key_scope == "no_user_data",
-    );
-    let owner = UserRow {
-        id: row.workspace_owner_id,
-        username: &row.owner_username,
-        site_roles: &row.owner_rbac_roles,
-        memberships: &row.memberships,
-        group_ids: &row.group_ids,
-        service_account: row.owner_is_service_account,
-    };
-    user_subject(owner, Arc::new(scope)).map(|(subject, _)| subject)
-}
-
 /// Authenticates the agent or answers 401 with the reason.
 pub async fn require_agent(
     State(state): State<Arc<AuthState>>,
@@ -118,8 +88,8 @@ pub async fn require_agent(
     };
     let hash = agent_token_hash(token);
     let system = system_restricted();
-    let row = match state.store.agent_for_auth(system, &hash).await {
-        Ok(Some(row)) => row,
+    let agent = match state.store.authenticate_agent(system, &hash).await {
+        Ok(Some(agent)) => agent,
         Ok(None) => {
             let detail = match state.store.diagnose_agent_auth(system, &hash).await {
                 Ok(Some(d)) => refusal_detail(&d),
@@ -143,6 +113,14 @@ pub async fn require_agent(
         Err(StoreError::Unavailable(e)) => {
             return ApiError::unavailable().with_cause(e).into_response();
         }
+        Err(e @ StoreError::Corrupt(_)) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error with workspace agent authorization context.",
+            )
+            .with_cause(e)
+            .into_response();
+        }
         Err(e) => {
             return ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -152,24 +130,13 @@ pub async fn require_agent(
             .into_response();
         }
     };
-    let subject = match agent_subject(&row) {
-        Ok(subject) => subject,
-        Err(e) => {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error with workspace agent authorization context.",
-            )
-            .with_cause(e)
-            .into_response();
-        }
-    };
     if let Some(log) = req.extensions().get::<RequestLog>() {
+        let row = &agent.row;
         log.set_requestor(row.workspace_owner_id, &row.owner_username);
         log.set_auth_type("agent");
         log.set_agent(row.workspace_id, row.agent_id, &row.agent_name);
     }
-    req.extensions_mut()
-        .insert(AgentActor(Arc::new(AuthenticatedAgent { row, subject })));
+    req.extensions_mut().insert(AgentActor(agent));
     next.run(req).await
 }
 

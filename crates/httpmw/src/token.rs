@@ -92,7 +92,8 @@ pub fn plausible_id(id: &str) -> bool {
 /// The stored form of a workspace-agent token: SHA-256 of its canonical (lowercase,
 /// hyphenated) UUID text, so the same token in any accepted spelling matches.
 pub fn agent_token_hash(token: uuid::Uuid) -> [u8; 32] {
-    hash_secret(&token.hyphenated().to_string())
+    let mut text = uuid::Uuid::encode_buffer();
+    hash_secret(token.hyphenated().encode_lower(&mut text))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The authentication cache (#8): a used key is served from memory, and every change to
-//! what it was built from — revocation, expiry, suspension, a role or
-//! membership change — is refused on the very next request, on one replica (both
-//! backends) and across two replicas sharing PostgreSQL.
+//! The authentication cache (#8): a used key or agent token is served from memory, and
+//! every change to what it was built from — revocation, expiry, suspension, a role or
+//! membership change; for an agent, a build, its job, the workspace — is refused on the
+//! very next request, on one replica (both backends) and across two replicas sharing
+//! PostgreSQL.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use uuid::Uuid;
 use crate::{
     harness::{OWNER_PASSWORD, TestApp, TestResponse},
     on_both_backends,
+    workspaces::{World, build, build_status, create_workspace, manifest, run_jobs, world},
 };
 
 on_both_backends!(
@@ -21,6 +23,10 @@ on_both_backends!(
     a_suspended_user_is_refused_on_the_next_request,
     a_removed_role_is_gone_on_the_next_request,
     a_removed_membership_is_gone_on_the_next_request,
+    a_used_agent_token_costs_no_query,
+    a_cached_agent_is_refused_once_its_stop_build_finishes,
+    a_cached_agent_is_refused_once_its_workspace_is_deleted,
+    a_cached_agent_is_refused_once_a_newer_build_starts,
 );
 
 async fn me(app: &TestApp, token: &str) -> TestResponse {
@@ -359,4 +365,179 @@ async fn register(app: &TestApp) -> TestResponse {
         .json(&json!({"redirect_uris": ["https://client.example/cb"]}))
         .send()
         .await
+}
+
+fn agent_hash(token: Uuid) -> [u8; 32] {
+    gatehouse_httpmw::token::agent_token_hash(token)
+}
+
+/// Uses an agent token until it is served from the cache, and proves it: the manifest
+/// costs no database call. On PostgreSQL the notifications of the build that made the
+/// agent may come back after the first fill and drop it, so it takes a few requests.
+async fn warm_agent(app: &TestApp, token: Uuid) {
+    for _ in 0..200 {
+        let before = app.state.store.queries();
+        let res = manifest(app, token).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        if app.state.store.queries() == before {
+            assert!(
+                app.state
+                    .store
+                    .auth_cache()
+                    .agent(&agent_hash(token))
+                    .is_some()
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("a used agent token is never answered from the cache");
+}
+
+/// A running workspace whose agent's token has been used (and so is cached); its stop
+/// builds take `stop_delay_ms` to apply.
+async fn running_agent(app: &TestApp, stop_delay_ms: u64) -> (World, serde_json::Value, Uuid) {
+    let agent = Uuid::new_v4();
+    let w = world(app, agent, stop_delay_ms, false).await;
+    let ws = create_workspace(app, &w.owner, &w.template, "dev").await;
+    run_jobs(app).await;
+    warm_agent(app, agent).await;
+    (w, ws, agent)
+}
+
+fn assert_agent_refused(res: &TestResponse, detail: &str) {
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(
+        res.json(),
+        json!({"message": "Workspace agent not authorized.", "detail": detail})
+    );
+}
+
+async fn a_used_agent_token_costs_no_query(app: TestApp) {
+    let (_, ws, agent) = running_agent(&app, 0).await;
+    let res = manifest(&app, agent).await;
+    assert_eq!(res.json()["workspace_id"], ws["id"], "{}", res.text());
+    assert_eq!(res.json()["build_number"], 1);
+    // Another token is not served from this entry.
+    let stranger = Uuid::new_v4();
+    assert_eq!(
+        manifest(&app, stranger).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn a_cached_agent_is_refused_once_its_stop_build_finishes(app: TestApp) {
+    let (w, ws, agent) = running_agent(&app, 0).await;
+    // The pending stop opens the shutdown window: the start's agent still authenticates,
+    // and the new build was seen (the entry was rebuilt, not served stale).
+    build(&app, &w.owner, &ws, "stop", None).await;
+    assert!(
+        app.state
+            .store
+            .auth_cache()
+            .agent(&agent_hash(agent))
+            .is_none()
+    );
+    assert_eq!(manifest(&app, agent).await.status, StatusCode::OK);
+    warm_agent(&app, agent).await;
+    run_jobs(&app).await;
+    assert_agent_refused(
+        &manifest(&app, agent).await,
+        "The workspace stop build has finished.",
+    );
+}
+
+async fn a_cached_agent_is_refused_once_its_workspace_is_deleted(app: TestApp) {
+    let (w, ws, agent) = running_agent(&app, 0).await;
+    // A delete build opens no shutdown window: the agent is refused at once.
+    build(&app, &w.owner, &ws, "delete", None).await;
+    assert_agent_refused(
+        &manifest(&app, agent).await,
+        "A newer build replaced this agent's build.",
+    );
+    run_jobs(&app).await;
+    assert_agent_refused(&manifest(&app, agent).await, "The workspace was deleted.");
+}
+
+async fn a_cached_agent_is_refused_once_a_newer_build_starts(app: TestApp) {
+    let (w, ws, agent) = running_agent(&app, 0).await;
+    // A start on top of a start: the first build's agent is replaced at once, before
+    // the new build has even run.
+    build(&app, &w.owner, &ws, "start", None).await;
+    assert_agent_refused(
+        &manifest(&app, agent).await,
+        "A newer build replaced this agent's build.",
+    );
+}
+
+/// Waits until `replica` has dropped its cached agent on a notification.
+async fn agent_propagation(replica: &TestApp, token: Uuid, since: Instant) -> Duration {
+    let deadline = since + Duration::from_secs(5);
+    while replica
+        .state
+        .store
+        .auth_cache()
+        .agent(&agent_hash(token))
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the change never reached the other replica"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    since.elapsed()
+}
+
+/// Two replicas on one PostgreSQL database: a build finished by either one, or an
+/// agent retired behind both in SQL, reaches the other's cached agent, and the other's
+/// very next agent request is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_changes_reach_every_replica_sharing_postgres() {
+    let Some(a) = TestApp::postgres().await else {
+        return;
+    };
+    let b = a.replica().await.unwrap();
+    let (w, ws, agent) = running_agent(&a, 1500).await;
+
+    // A stop build finished on A closes the window on B: B's agent is cached while the
+    // stop runs, and dropped when it ends.
+    let stop = build(&a, &w.owner, &ws, "stop", None).await;
+    let provisioner = a.state.provisioner.clone();
+    let running = tokio::spawn(async move { provisioner.run_once().await.unwrap() });
+    while build_status(&a, &w.owner, &stop).await != "running" {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    warm_agent(&b, agent).await;
+    assert!(running.await.unwrap());
+    let changed = Instant::now();
+    let took = agent_propagation(&b, agent, changed).await;
+    assert_agent_refused(
+        &manifest(&b, agent).await,
+        "The workspace stop build has finished.",
+    );
+    eprintln!("a finished stop build reached the other replica in {took:?}");
+
+    // Started again; an operator retires the agent in SQL: both replicas drop it.
+    build(&a, &w.owner, &ws, "start", None).await;
+    run_jobs(&a).await;
+    warm_agent(&a, agent).await;
+    warm_agent(&b, agent).await;
+    let changed = Instant::now();
+    let gatehouse_store::Db::Postgres(pool) = a.state.store.db() else {
+        unreachable!("a PostgreSQL app")
+    };
+    sqlx::query("UPDATE workspace_agents SET deleted = TRUE WHERE auth_token_hash = $1")
+        .bind(agent_hash(agent).as_slice())
+        .execute(pool)
+        .await
+        .unwrap();
+    agent_propagation(&a, agent, changed).await;
+    agent_propagation(&b, agent, changed).await;
+    for replica in [&a, &b] {
+        assert_eq!(
+            manifest(replica, agent).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
 }

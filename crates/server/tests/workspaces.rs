@@ -121,7 +121,7 @@ pub(crate) async fn create_workspace(
     res.json()
 }
 
-async fn build(
+pub(crate) async fn build(
     app: &TestApp,
     token: &str,
     workspace: &Value,
@@ -175,7 +175,7 @@ fn assert_refused(res: &crate::harness::TestResponse, detail: &str) {
     assert!(res.header("www-authenticate").is_none());
 }
 
-async fn build_status(app: &TestApp, token: &str, build: &Value) -> String {
+pub(crate) async fn build_status(app: &TestApp, token: &str, build: &Value) -> String {
     let res = app
         .get(&format!(
             "/api/v2/workspacebuilds/{}",
@@ -569,7 +569,8 @@ async fn agent_tokens_are_checked(app: TestApp) {
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
 }
 
-/// Agent authentication is one query; `{workspaceagent}` extraction is one query.
+/// Agent authentication is at most one query (none once cached, see auth_cache.rs);
+/// `{workspaceagent}` extraction is one query.
 async fn agent_routes_cost_one_query(app: TestApp) {
     let agent = Uuid::new_v4();
     let w = world(&app, agent, 0, false).await;
@@ -578,10 +579,9 @@ async fn agent_routes_cost_one_query(app: TestApp) {
     let store = &app.state.store;
     let before = store.queries();
     assert_eq!(manifest(&app, agent).await.status, StatusCode::OK);
-    assert_eq!(
-        store.queries() - before,
-        1,
-        "agent authentication + manifest"
+    assert!(
+        store.queries() - before <= 1,
+        "agent authentication + manifest: one query, or none once cached"
     );
 
     let agent_id = first_agent_id(&app, &w.owner, ws["id"].as_str().unwrap()).await;

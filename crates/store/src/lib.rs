@@ -102,6 +102,12 @@ impl Store {
         self.auth_cache.invalidate_user(user);
     }
 
+    /// Called after a commit that changed a build, job, agent, workspace or task of
+    /// `owner`'s: whether their workspaces' agent tokens authenticate is decided anew.
+    pub(crate) fn agents_changed(&self, owner: uuid::Uuid) {
+        self.auth_cache.invalidate_agents_of(owner);
+    }
+
     /// Called after a commit that changed authentication data of users not known here.
     pub(crate) fn auth_changed_all(&self) {
         self.auth_cache.invalidate_all();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use gatehouse_rbac::{AllowList, Scope, ScopeName, Subject, subject::Membership};
 use uuid::Uuid;
 
-use crate::models::{AuthRow, MembershipJson};
+use crate::models::{AgentAuthRow, AuthRow, MembershipJson};
 
 /// The parts of a row that make a user's subject.
 pub struct UserRow<'a> {
@@ -71,4 +71,26 @@ pub fn key_subject(row: &AuthRow) -> Result<(Subject, Vec<Uuid>), String> {
         },
         scope,
     )
+}
+
+/// The subject a workspace agent acts as: its workspace owner's, limited by the agent
+/// scope (spec/auth.md §5.1).
+pub fn agent_subject(row: &AgentAuthRow) -> Result<Subject, String> {
+    let scope = Scope::for_agent(
+        row.workspace_id,
+        row.workspace_template_id,
+        row.build_template_version_id,
+        row.workspace_owner_id,
+        row.task_id,
+        row.agent_api_key_scope == "no_user_data",
+    );
+    let owner = UserRow {
+        id: row.workspace_owner_id,
+        username: &row.owner_username,
+        site_roles: &row.owner_rbac_roles,
+        memberships: &row.memberships,
+        group_ids: &row.group_ids,
+        service_account: row.owner_is_service_account,
+    };
+    user_subject(owner, Arc::new(scope)).map(|(subject, _)| subject)
 }

@@ -1,7 +1,9 @@
 //! Cross-replica invalidation on PostgreSQL: triggers (migration 0007) `NOTIFY` the
 //! [`CHANNEL`] with a user id (or `*`) whenever a key, a user, a membership or a group
-//! membership changes, from whichever replica or tool made the change; every replica
-//! listens and drops what the change touched.
+//! membership changes, and (migration 0012) with `agents:` and the owner's id whenever a
+//! build, job, agent, workspace or task decides anew whether an owner's agent tokens
+//! authenticate; from whichever replica or tool made the change. Every replica listens
+//! and drops what the change touched.
 //!
 //! The cache is live only while the listener is known to be subscribed. A replica pings
 //! itself through the database every [`PING_EVERY`]; if its own ping has not come back
@@ -34,6 +36,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug, PartialEq, Eq)]
 enum Change<'a> {
     User(Uuid),
+    /// The agents of this owner's workspaces (migration 0012).
+    AgentsOf(Uuid),
     All,
     Ping(&'a str),
 }
@@ -41,6 +45,9 @@ enum Change<'a> {
 fn parse(payload: &str) -> Change<'_> {
     if let Some(nonce) = payload.strip_prefix("ping:") {
         return Change::Ping(nonce);
+    }
+    if let Some(owner) = payload.strip_prefix("agents:") {
+        return Uuid::parse_str(owner).map_or(Change::All, Change::AgentsOf);
     }
     // Anything unexpected drops everything: the safe reading of a payload we do not know.
     Uuid::parse_str(payload).map_or(Change::All, Change::User)
@@ -87,6 +94,7 @@ async fn listen(
         match listener.try_recv().await? {
             Some(notification) => match parse(notification.payload()) {
                 Change::User(user) => cache.invalidate_user(user),
+                Change::AgentsOf(owner) => cache.invalidate_agents_of(owner),
                 Change::All => cache.invalidate_all(),
                 Change::Ping(from) if from == nonce => {
                     last_pong.store(elapsed_ms(started), Ordering::Release);
@@ -157,6 +165,8 @@ mod tests {
         assert_eq!(parse(&user.to_string()), Change::User(user));
         assert_eq!(parse("*"), Change::All);
         assert_eq!(parse("garbage"), Change::All);
+        assert_eq!(parse(&format!("agents:{user}")), Change::AgentsOf(user));
+        assert_eq!(parse("agents:garbage"), Change::All);
         assert_eq!(parse("ping:abc"), Change::Ping("abc"));
     }
 }

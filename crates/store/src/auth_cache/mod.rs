@@ -1,11 +1,13 @@
-//! The in-process cache of validated API keys and their subjects (the hot path's answer
-//! to "one round trip is still one too many").
+//! The in-process cache of validated API keys, workspace-agent tokens and their subjects
+//! (the hot path's answer to "one round trip is still one too many").
 //!
 //! Correctness never rests on a time-to-live:
 //! - every store method that changes what an entry was built from (the key, its user's
 //!   status, roles, memberships or groups, the OAuth2 grant behind a token) drops the
 //!   user's entries *after* its transaction commits, so this replica refuses a revoked
-//!   key on the very next request;
+//!   key on the very next request; an agent entry belongs to its workspace's owner, and
+//!   is dropped with the owner's entries and by every change to the owner's workspaces'
+//!   builds, jobs, agents and tasks (which decide whether the token still authenticates);
 //! - on PostgreSQL, triggers `NOTIFY` every replica of the same changes ([`listener`]),
 //!   and a replica whose listener is not known to be live serves nothing from the cache;
 //! - a fill that raced an invalidation is discarded: fills carry the epoch they started
@@ -26,7 +28,10 @@ use std::{
 use gatehouse_rbac::Subject;
 use uuid::Uuid;
 
-use crate::models::{ApiKey, User};
+use crate::models::{AgentAuthRow, ApiKey, User};
+
+/// The key of a cached agent: SHA-256 of the agent token.
+pub type AgentTokenHash = [u8; 32];
 
 /// Bounded so a flood of distinct valid keys cannot grow memory without limit; when full
 /// the cache starts over (a refill costs one query per key). An entry takes about 850
@@ -54,14 +59,39 @@ pub struct CachedKey {
     pub link_expiry: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// An authenticated workspace agent: its row (with its own build) and the subject it acts
+/// as (its workspace owner's, limited by the agent scope).
+#[derive(Debug)]
+pub struct CachedAgent {
+    pub row: AgentAuthRow,
+    pub subject: Subject,
+}
+
 #[derive(Debug, Default)]
 struct Entries {
     by_key: HashMap<Box<str>, Arc<CachedKey>>,
     by_user: HashMap<Uuid, Vec<Box<str>>>,
+    agents: HashMap<AgentTokenHash, Arc<CachedAgent>>,
+    /// Agent tokens by their workspace owner.
+    agents_by_owner: HashMap<Uuid, Vec<AgentTokenHash>>,
     /// Site-wide settings read on request paths (the discovery documents ask whether
     /// dynamic registration is on); `None` = never saved. Dropped with everything else,
     /// which is what a change to `site_configs` asks for (its trigger notifies `*`).
     site: HashMap<Box<str>, Option<Box<str>>>,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.by_key.len() + self.agents.len()
+    }
+
+    fn drop_agents_of(&mut self, owner: Uuid) {
+        if let Some(hashes) = self.agents_by_owner.remove(&owner) {
+            for hash in hashes {
+                self.agents.remove(&hash);
+            }
+        }
+    }
 }
 
 /// The cache. Cheap to share: the store holds it behind an `Arc`.
@@ -119,6 +149,38 @@ impl AuthCache {
         self.read().by_key.get(key_id).cloned()
     }
 
+    /// The entry for an agent token's hash, if cached and the cache is live.
+    #[inline]
+    pub fn agent(&self, token_hash: &AgentTokenHash) -> Option<Arc<CachedAgent>> {
+        if !self.is_enabled() {
+            return None;
+        }
+        self.read().agents.get(token_hash).cloned()
+    }
+
+    /// Keeps an agent fill, on the same terms as [`AuthCache::insert`].
+    pub fn insert_agent(
+        &self,
+        ticket: FillTicket,
+        token_hash: AgentTokenHash,
+        entry: Arc<CachedAgent>,
+    ) {
+        let Some(mut entries) = self.write_if_current(ticket) else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            *entries = Entries::default();
+        }
+        let owner = entry.row.workspace_owner_id;
+        if entries.agents.insert(token_hash, entry).is_none() {
+            entries
+                .agents_by_owner
+                .entry(owner)
+                .or_default()
+                .push(token_hash);
+        }
+    }
+
     /// `user` as a cached key of the same user already holds it, or newly shared. Entries of
     /// one user are always dropped together, so a held copy equal to a fresh read is the
     /// same row; it is compared, not assumed.
@@ -172,7 +234,7 @@ impl AuthCache {
         let Some(mut entries) = self.write_if_current(ticket) else {
             return;
         };
-        if entries.by_key.len() >= self.capacity {
+        if entries.len() >= self.capacity {
             *entries = Entries::default();
         }
         let user = entry.key.user_id;
@@ -182,7 +244,8 @@ impl AuthCache {
         }
     }
 
-    /// Drops every entry of `user` (their keys, roles, memberships or status changed).
+    /// Drops every entry of `user`, their keys' and their workspaces' agents' (their keys,
+    /// roles, memberships or status changed).
     pub fn invalidate_user(&self, user: Uuid) {
         let mut entries = self.write();
         self.bump();
@@ -191,6 +254,23 @@ impl AuthCache {
                 entries.by_key.remove(&id);
             }
         }
+        entries.drop_agents_of(user);
+    }
+
+    /// Drops the agents of `owner`'s workspaces (a build, job, agent or task of one of
+    /// them changed), keeping the owner's keys.
+    pub fn invalidate_agents_of(&self, owner: Uuid) {
+        let mut entries = self.write();
+        self.bump();
+        entries.drop_agents_of(owner);
+    }
+
+    /// Drops every agent, keeping keys (a change to builds of owners not known here).
+    pub fn invalidate_agents(&self) {
+        let mut entries = self.write();
+        self.bump();
+        entries.agents = HashMap::default();
+        entries.agents_by_owner = HashMap::default();
     }
 
     /// Drops everything (a change whose users are not known, or a missed notification).
@@ -226,9 +306,9 @@ impl AuthCache {
         self.invalidations.load(Ordering::Relaxed)
     }
 
-    /// How many keys are cached.
+    /// How many keys and agents are cached.
     pub fn len(&self) -> usize {
-        self.read().by_key.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {

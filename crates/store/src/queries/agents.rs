@@ -1,6 +1,8 @@
 //! Workspace-agent authentication (spec/auth.md §5.2, decisions.md 36): one query on
 //! success; one diagnostic query only when it returns nothing.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use gatehouse_rbac::{Action, Object, ResourceType, Subject};
 use uuid::Uuid;
@@ -10,10 +12,12 @@ use super::subject_sql::{
 };
 use crate::{
     Store,
+    auth_cache::{AgentTokenHash, CachedAgent},
     authz::check,
     db::on_db,
     error::{Result, StoreError},
     models::{AgentAuthDiagnosis, AgentAuthRow, now},
+    subjects::agent_subject,
 };
 
 /// The agent's build must be the workspace's latest, or (the shutdown window) a
@@ -78,6 +82,33 @@ const AGENT_DIAGNOSIS: &str = "SELECT a.deleted AS agent_deleted, w.deleted AS w
     WHERE a.auth_token_hash = $1 ORDER BY b.build_number DESC LIMIT 1";
 
 impl Store {
+    /// Agent authentication through the cache: a hit costs no database call; a miss reads
+    /// [`Store::agent_for_auth`] and builds the subject once. `Ok(None)` when the token
+    /// does not (or no longer) authenticate.
+    pub async fn authenticate_agent(
+        &self,
+        subject: &Subject,
+        token_hash: &AgentTokenHash,
+    ) -> Result<Option<Arc<CachedAgent>>> {
+        check(subject, Action::Read, &Object::of(ResourceType::Workspace))?;
+        if let Some(hit) = self.auth_cache.agent(token_hash) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.auth_cache.ticket();
+        let Some(row) = self.agent_for_auth(subject, token_hash).await? else {
+            return Ok(None);
+        };
+        let agent_subject = agent_subject(&row)
+            .map_err(|e| StoreError::Corrupt(format!("workspace owner's roles: {e}")))?;
+        let entry = Arc::new(CachedAgent {
+            row,
+            subject: agent_subject,
+        });
+        self.auth_cache
+            .insert_agent(ticket, *token_hash, entry.clone());
+        Ok(Some(entry))
+    }
+
     /// The agent-authentication lookup by SHA-256 of the token. `Ok(None)` when the token
     /// does not (or no longer) authenticate.
     pub async fn agent_for_auth(
@@ -291,6 +322,10 @@ impl Store {
         })?;
         if done == 0 {
             return Err(StoreError::NotFound);
+        }
+        match workspace.owner {
+            Some(owner) => self.agents_changed(owner),
+            None => self.auth_cache.invalidate_agents(),
         }
         Ok(())
     }

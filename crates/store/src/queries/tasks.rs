@@ -92,6 +92,8 @@ impl Store {
                 .await
                 .map(|_| ())
         })?;
+        // The workspace's agents lose the task from their scope.
+        self.agents_changed(task.owner_id);
         Ok(())
     }
 }

@@ -459,6 +459,8 @@ impl Store {
             );
             tx.commit().await?;
         });
+        // A newer build ends the agents of older ones, or opens their shutdown window.
+        self.agents_changed(workspace.owner_id);
         self.build_unchecked(build_id).await
     }
 
@@ -520,6 +522,8 @@ impl Store {
             job_columns!()
         );
         let now = now();
+        // No agent-cache invalidation: pending and running open and close nothing (the
+        // shutdown window accepts either), so a started job decides no token anew.
         let job = on_db!(self, write, |pool, sql = (SQLITE, POSTGRES)| {
             sqlx::query_as::<_, ProvisionerJob>(sql).bind(now).bind(worker_id).fetch_optional(pool).await
         })?;
@@ -572,13 +576,16 @@ impl Store {
             &Object::of(ResourceType::Workspace),
         )?;
         let now = now();
-        on_db!(self, write, |pool| {
+        let owner = on_db!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let (workspace_id, build_number, transition): (Uuid, i32, String) =
-                sqlx::query_as("SELECT workspace_id, build_number, transition FROM workspace_builds WHERE job_id = $1")
-                    .bind(job_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let (workspace_id, build_number, transition, owner): (Uuid, i32, String, Uuid) =
+                sqlx::query_as(
+                    "SELECT b.workspace_id, b.build_number, b.transition, w.owner_id FROM workspace_builds b \
+                     JOIN workspaces w ON w.id = b.workspace_id WHERE b.job_id = $1",
+                )
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await?;
             // A job canceled while it ran ends canceled: its results are discarded.
             let (canceled, completed): (
                 Option<chrono::DateTime<chrono::Utc>>,
@@ -661,7 +668,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            owner
         });
+        // The job's status, the agents it retired and a deleted workspace all decide
+        // whether the owner's agent tokens authenticate.
+        self.agents_changed(owner);
         Ok(())
     }
 
@@ -725,6 +736,10 @@ impl Store {
             tx.commit().await?;
             Ok::<u64, sqlx::Error>(ended)
         })?;
+        if ended > 0 {
+            // A failed stop closes its start's shutdown window; whose is not known here.
+            self.auth_cache.invalidate_agents();
+        }
         Ok(ended)
     }
 
@@ -751,6 +766,9 @@ impl Store {
             .await
             .map(|r| r.rows_affected())
         })?;
+        if done == 1 {
+            self.agents_changed(workspace.owner_id);
+        }
         Ok(done == 1)
     }
 
