@@ -69,13 +69,15 @@ if [ "$#" -eq 0 ]; then
   fi
 fi
 # A smoke run of every fuzz target on its seeds and regressions (fuzz/run; the long runs'
-# figures are in fuzz/results.md). libFuzzer needs the nightly toolchain.
+# figures are in fuzz/results.md), built unoptimised to keep CI short (FUZZ_PROFILE=release
+# for the optimised build). libFuzzer needs the nightly toolchain.
 if [ "$#" -eq 0 ]; then
   echo
   echo "== fuzz smoke: every target for ${FUZZ_SMOKE_SECONDS:-10} s"
   if cargo +nightly --version >/dev/null 2>&1; then
     set +e
-    FUZZ_RESULTS="$(mktemp)" bash fuzz/run "${FUZZ_SMOKE_SECONDS:-10}" 2>&1 | tee "$log"
+    FUZZ_RESULTS="$(mktemp)" FUZZ_PROFILE="${FUZZ_PROFILE:-dev}" \
+      bash fuzz/run "${FUZZ_SMOKE_SECONDS:-10}" 2>&1 | tee "$log"
     fuzz_status=${PIPESTATUS[0]}
     set -e
     passed=$((passed + $(grep -c '^fuzz: .* passed$' "$log" || true)))
