@@ -1,7 +1,8 @@
 //! Route-pattern metrics (spec/ops.md §3.3): `coderd_api_requests_processed_total`,
 //! `coderd_api_concurrent_requests` and `coderd_api_request_latencies_seconds`, and for
 //! websocket upgrades `coderd_api_concurrent_websockets` and
-//! `coderd_api_websocket_durations_seconds` instead of the last two, labelled by the
+//! `coderd_api_websocket_durations_seconds` instead of the last two, and
+//! `coderd_api_websocket_probes_total` from the websocket liveness prober, labelled by the
 //! matched route pattern (`UNKNOWN` / `STATIC` when nothing matched), never by the raw
 //! path, so label cardinality stays bounded. One registry per app: tests get their own.
 
@@ -44,20 +45,64 @@ struct PathLabels {
     path: Arc<str>,
 }
 
-/// One route's metric handles, resolved once per (pattern, method) and then shared.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    path: Arc<str>,
+    result: &'static str,
+}
+
+/// One route's metric handles, resolved once per (pattern, method) and then shared: a
+/// request takes one reference, not one per handle.
 #[derive(Debug, Clone)]
-pub struct RouteMetrics {
+pub struct RouteMetrics(Arc<RouteHandles>);
+
+#[derive(Debug)]
+struct RouteHandles {
     labels: RouteLabels,
     concurrent: Gauge,
     latencies: Histogram,
     websockets: Gauge,
     websocket_durations: Histogram,
+    /// The family, not its series: most routes are never probed, and a series appears
+    /// only once a probe on the route has a result.
+    probes: Family<ProbeLabels, Counter>,
 }
 
 impl RouteMetrics {
     /// The route pattern (`UNKNOWN` / `STATIC` for unmatched requests).
     pub fn path(&self) -> &str {
-        &self.labels.path
+        &self.0.labels.path
+    }
+
+    /// Counts one websocket liveness probe on this route by its result.
+    pub fn record_probe(&self, result: ProbeResult) {
+        self.0.probes
+            .get_or_create(&ProbeLabels {
+                path: self.0.labels.path.clone(),
+                result: result.as_str(),
+            })
+            .inc();
+    }
+}
+
+/// How a websocket liveness probe (a ping) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// The pong came back before the next probe.
+    Success,
+    /// No pong by the next probe: the connection is closed as dead.
+    Timeout,
+    /// The ping could not be written: the connection is gone.
+    Error,
+}
+
+impl ProbeResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeResult::Success => "success",
+            ProbeResult::Timeout => "timeout",
+            ProbeResult::Error => "error",
+        }
     }
 }
 
@@ -83,6 +128,7 @@ struct Inner {
     latencies: Family<RouteLabels, Histogram>,
     websockets: Family<PathLabels, Gauge>,
     websocket_durations: Family<PathLabels, Histogram>,
+    probes: Family<ProbeLabels, Counter>,
     too_large: Family<TooLargeLabels, Counter>,
     purge_durations: Family<SuccessLabels, Histogram>,
     purged: Family<RecordTypeLabels, Counter>,
@@ -149,6 +195,12 @@ impl ApiMetrics {
             "Websocket duration distribution of requests in seconds",
             websocket_durations.clone(),
         );
+        let probes = Family::<ProbeLabels, Counter>::default();
+        api.register(
+            "websocket_probes",
+            "The total number of websocket liveness probes, by result",
+            probes.clone(),
+        );
         let too_large = Family::<TooLargeLabels, Counter>::default();
         api.register(
             "requests_too_large",
@@ -179,6 +231,7 @@ impl ApiMetrics {
             latencies,
             websockets,
             websocket_durations,
+            probes,
             too_large,
             purge_durations,
             purged,
@@ -231,13 +284,14 @@ impl ApiMetrics {
         let by_path = PathLabels {
             path: labels.path.clone(),
         };
-        let route = RouteMetrics {
+        let route = RouteMetrics(Arc::new(RouteHandles {
             concurrent: self.0.concurrent.get_or_create_owned(&labels),
             latencies: self.0.latencies.get_or_create_owned(&labels),
             websockets: self.0.websockets.get_or_create_owned(&by_path),
             websocket_durations: self.0.websocket_durations.get_or_create_owned(&by_path),
+            probes: self.0.probes.clone(),
             labels,
-        };
+        }));
         let mut routes = self
             .0
             .routes
@@ -270,23 +324,23 @@ impl ApiMetrics {
             self.0
                 .too_large
                 .get_or_create(&TooLargeLabels {
-                    method: route.labels.method.clone(),
-                    path: route.labels.path.clone(),
+                    method: route.0.labels.method.clone(),
+                    path: route.0.labels.path.clone(),
                     reason,
                 })
                 .inc();
         }
         match kind {
-            RequestKind::Http => route.latencies.observe(took.as_secs_f64()),
+            RequestKind::Http => route.0.latencies.observe(took.as_secs_f64()),
             RequestKind::Websocket { held_open: false } => {
-                route.websocket_durations.observe(took.as_secs_f64());
+                route.0.websocket_durations.observe(took.as_secs_f64());
             }
             RequestKind::Websocket { held_open: true } => {}
         }
         let labels = RequestLabels {
             code: status.as_u16(),
-            method: route.labels.method.clone(),
-            path: route.labels.path.clone(),
+            method: route.0.labels.method.clone(),
+            path: route.0.labels.path.clone(),
         };
         self.0.processed.get_or_create(&labels).inc();
     }
@@ -332,9 +386,9 @@ pub struct InFlight(Gauge);
 impl InFlight {
     pub fn start(route: &RouteMetrics, websocket: bool) -> InFlight {
         let gauge = if websocket {
-            &route.websockets
+            &route.0.websockets
         } else {
-            &route.concurrent
+            &route.0.concurrent
         };
         gauge.inc();
         InFlight(gauge.clone())
@@ -351,7 +405,7 @@ pub struct WebsocketDuration {
 impl WebsocketDuration {
     pub fn start(route: &RouteMetrics, since: std::time::Instant) -> WebsocketDuration {
         WebsocketDuration {
-            histogram: route.websocket_durations.clone(),
+            histogram: route.0.websocket_durations.clone(),
             since,
         }
     }

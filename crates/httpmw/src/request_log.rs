@@ -16,7 +16,7 @@ use axum::{
 use uuid::Uuid;
 
 use crate::{
-    metrics::{InFlight, RequestKind, RouteMetrics, WebsocketDuration},
+    metrics::{InFlight, ProbeResult, RequestKind, RouteMetrics, WebsocketDuration},
     request_id::RequestId,
 };
 
@@ -51,7 +51,16 @@ struct Fields {
 pub struct WebsocketSpan {
     // Dropped in this order: the duration is observed, then the gauge lowered.
     _duration: WebsocketDuration,
-    _log: RequestLog,
+    log: RequestLog,
+}
+
+impl WebsocketSpan {
+    /// Counts a liveness probe of this connection on its route.
+    pub fn record_probe(&self, result: ProbeResult) {
+        if let Some(route) = self.log.route() {
+            route.record_probe(result);
+        }
+    }
 }
 
 impl RequestLog {
@@ -84,7 +93,7 @@ impl RequestLog {
         }
         Some(WebsocketSpan {
             _duration: WebsocketDuration::start(route, since),
-            _log: self.clone(),
+            log: self.clone(),
         })
     }
 

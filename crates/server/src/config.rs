@@ -167,6 +167,11 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
 
+    /// How often an open websocket is probed with a ping; one still unanswered at the next
+    /// probe closes the connection as dead (Coder's websocket heartbeat: 15 s).
+    #[arg(long, env = "CODER_WEBSOCKET_PROBE_INTERVAL", default_value = "15s", value_parser = parse_duration, hide = true)]
+    pub websocket_probe_interval: Duration,
+
     /// Serve the OAuth2 authorization server (`/oauth2/*`, discovery, the MCP endpoint).
     #[arg(long, env = "CODER_OAUTH2_PROVIDER_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
     pub oauth2_provider_enable: bool,
@@ -366,6 +371,7 @@ impl ServerConfig {
             log_format: LogFormat::Human,
             log_filter: "info".to_owned(),
             graceful_shutdown_timeout: Duration::from_secs(5),
+            websocket_probe_interval: Duration::from_secs(15),
             http_read_header_timeout: Duration::from_secs(30),
             dev: false,
             enable_authz_recordings: false,

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 use uuid::Uuid;
 
 use crate::{
-    harness::TestApp,
+    harness::{TestApp, config},
     on_both_backends,
     workspaces::{create_workspace, first_agent_id, run_jobs, world},
 };
@@ -224,4 +224,98 @@ async fn a_refused_upgrade_is_counted_and_let_go() {
     let latencies =
         format!(r#"coderd_api_request_latencies_seconds_count{{method="GET",path="{ROUTE}"}}"#);
     assert_eq!(metric(&text, &latencies), Some(0.0), "{text}");
+}
+
+async fn follow_as(
+    served: &Served,
+    agent_id: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let url = format!(
+        "ws://{}/api/v2/workspaceagents/{agent_id}/logs?follow",
+        served.address
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Coder-Session-Token", token.parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(served.address)
+        .await
+        .unwrap();
+    tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("the upgrade is accepted")
+        .0
+}
+
+/// The liveness prober pings open websockets: a client that reads (and so answers with
+/// pongs) counts `success` and stays; a client that has gone silent counts `timeout` at
+/// the next probe and its connection is closed and let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
+    let mut config = config();
+    config.websocket_probe_interval = Duration::from_millis(100);
+    let app = TestApp::sqlite_with(config).await;
+    let (owner, agent_id, agent_token) = running_agent(&app).await;
+    append(&app, agent_token, &["booting"]).await;
+    let served = serve(&app).await;
+    let success =
+        format!(r#"coderd_api_websocket_probes_total{{path="{ROUTE}",result="success"}}"#);
+    let timeout =
+        format!(r#"coderd_api_websocket_probes_total{{path="{ROUTE}",result="timeout"}}"#);
+    let gauge = format!(r#"coderd_api_concurrent_websockets{{path="{ROUTE}"}}"#);
+
+    // A live client: reading answers the pings.
+    let mut live = follow_as(&served, &agent_id, &owner).await;
+    assert_eq!(outputs(&next_batch(&mut live).await), ["booting"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut pings = 0;
+    while pings < 3 {
+        let msg = tokio::time::timeout_at(deadline.into(), live.next())
+            .await
+            .expect("three pings within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Ping(_) = msg {
+            pings += 1;
+        }
+    }
+    // The pong for the last ping goes out with the next read; by then the earlier ones
+    // have been counted.
+    let _ = tokio::time::timeout(Duration::from_millis(150), live.next()).await;
+    let text = app.state.metrics.render();
+    assert!(metric(&text, &success).unwrap_or(0.0) >= 2.0, "{text}");
+    assert_eq!(metric(&text, &timeout), None, "{text}");
+    assert_eq!(metric(&text, &gauge), Some(1.0), "{text}");
+    live.send(Message::Close(None)).await.unwrap();
+    drop(live);
+
+    // A silent client: connected, then never reads again, so no pong ever goes back.
+    let silent = follow_as(&served, &agent_id, &owner).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = app.state.metrics.render();
+        if metric(&text, &timeout) == Some(1.0) && metric(&text, &gauge) == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silent websocket was never let go: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server closed it: reading now finds the close frame (after the unanswered
+    // pings and the first batch).
+    let mut silent = silent;
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(msg)) = silent.next().await {
+            if let Message::Close(frame) = msg {
+                return frame.map(|f| f.reason.to_string());
+            }
+        }
+        None
+    })
+    .await
+    .expect("the close frame within 5 s");
+    assert_eq!(closed.as_deref(), Some("Ping failed"));
 }

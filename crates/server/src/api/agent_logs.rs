@@ -22,7 +22,7 @@ use gatehouse_sdk::{Response as Envelope, workspaces::WorkspaceAgentLog};
 use gatehouse_store::{Store, objects::workspace_object, queries::agents::AgentLogLine};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::{api::liveness::LivenessProbe, app::AppState};
 
 /// Lines per answer, and per websocket message.
 pub const PAGE: i64 = 1000;
@@ -113,15 +113,27 @@ pub async fn agent_logs(
         .get::<RequestLog>()
         .and_then(RequestLog::hold_websocket);
     let store = app.store.clone();
+    let probe_every = app.config.websocket_probe_interval;
     Ok(upgrade.on_upgrade(move |socket| async move {
-        let _span = span;
-        follow(socket, store, subject, workspace, agent_id, query.after).await;
+        let probe = LivenessProbe::new(probe_every, span);
+        follow(
+            socket,
+            probe,
+            store,
+            subject,
+            workspace,
+            agent_id,
+            query.after,
+        )
+        .await;
     }))
 }
 
-/// Sends batches until the client goes away or a read fails.
+/// Sends batches until the client goes away, a read fails or the client stops answering
+/// liveness probes.
 async fn follow(
     mut socket: WebSocket,
+    mut probe: LivenessProbe,
     store: Store,
     subject: Subject,
     workspace: Object<'static>,
@@ -156,8 +168,14 @@ async fn follow(
         }
         tokio::select! {
             () = tokio::time::sleep(POLL_EVERY) => {}
+            () = probe.due() => {
+                if probe.probe(&mut socket).await.is_err() {
+                    return;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Pong(payload))) => probe.pong(&payload),
                 Some(Ok(_)) => {}
             },
         }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod debug;
 pub mod experiments;
 pub mod files;
+pub mod liveness;
 pub mod mcp;
 pub mod organizations;
 pub mod scopes;
