@@ -6,7 +6,10 @@
 //! checks the user's status, and attaches the [`Actor`]. Authorization decisions happen
 //! later, in the store.
 
-use std::sync::Arc;
+use std::{
+    net::IpAddr,
+    sync::{Arc, LazyLock},
+};
 
 use axum::{
     extract::{Request, State},
@@ -281,7 +284,8 @@ fn unauthorized(
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
     pub token: Option<(String, TokenSource)>,
-    pub ip: String,
+    /// Formatted only when written (a key's use, an audit entry), not per request.
+    pub ip: IpAddr,
     /// For the audit entry of a failed authentication.
     pub request_id: Uuid,
     pub user_agent: Option<HeaderValue>,
@@ -291,9 +295,13 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     pub fn of(req: &Request) -> RequestInfo {
+        RequestInfo::with_token(req, presented_token(req.headers(), req.uri()))
+    }
+
+    fn with_token(req: &Request, token: Option<(String, TokenSource)>) -> RequestInfo {
         RequestInfo {
-            token: presented_token(req.headers(), req.uri()),
-            ip: crate::client_ip::peer_ip(req.extensions()).to_string(),
+            token,
+            ip: crate::client_ip::peer_ip(req.extensions()),
             request_id: req
                 .extensions()
                 .get::<RequestId>()
@@ -389,7 +397,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
     if needs_link(&entry.key.login_type) {
         check_link(state, req.mcp, &entry, now).await?;
     }
-    let entry = bookkeeping(state, entry, now, &req.ip).await?;
+    let entry = bookkeeping(state, entry, now, req.ip).await?;
     Ok(Outcome::Authenticated(Arc::new(Authenticated {
         entry,
         source: *source,
@@ -401,7 +409,7 @@ pub async fn validate(state: &AuthState, req: &RequestInfo) -> Result<Outcome, A
 fn audit_failure(state: &AuthState, req: &RequestInfo, entry: &CachedKey, reason: &str) {
     let context = AuditContext {
         request_id: req.request_id,
-        ip: req.ip.clone(),
+        ip: req.ip.to_string(),
         user_agent: req
             .user_agent
             .as_ref()
@@ -494,7 +502,7 @@ async fn bookkeeping(
     state: &AuthState,
     entry: Arc<CachedKey>,
     now: DateTime<Utc>,
-    ip: &str,
+    ip: IpAddr,
 ) -> Result<Arc<CachedKey>, ApiError> {
     let hour = TimeDelta::hours(1);
     let key = &entry.key;
@@ -511,7 +519,7 @@ async fn bookkeeping(
     let mut updated = (*entry).clone();
     if stale_use {
         updated.key.last_used = now;
-        updated.key.ip_address = ip.to_owned();
+        updated.key.ip_address = ip.to_string();
     }
     if slide {
         updated.key.expires_at = now
@@ -542,9 +550,18 @@ async fn bookkeeping(
 /// Resolves the credential once per request and stores the result; never rejects.
 /// The gate calls it for every request, before routing.
 pub async fn precheck(state: &AuthState, req: &mut Request) {
-    let info = RequestInfo::of(req);
-    let outcome = validate(state, &info).await;
-    req.extensions_mut().insert(Prechecked(Arc::new(outcome)));
+    // Most unauthenticated traffic (health checks, discovery, static pages) carries no
+    // credential: one shared answer, nothing to allocate.
+    static NO_TOKEN: LazyLock<Prechecked> =
+        LazyLock::new(|| Prechecked(Arc::new(Ok(Outcome::NoToken))));
+    let prechecked = match presented_token(req.headers(), req.uri()) {
+        None => NO_TOKEN.clone(),
+        token => {
+            let info = RequestInfo::with_token(req, token);
+            Prechecked(Arc::new(validate(state, &info).await))
+        }
+    };
+    req.extensions_mut().insert(prechecked);
 }
 
 /// Rejects requests without a valid credential or an active user, then attaches the actor.

@@ -76,7 +76,8 @@ impl RouteMetrics {
 
     /// Counts one websocket liveness probe on this route by its result.
     pub fn record_probe(&self, result: ProbeResult) {
-        self.0.probes
+        self.0
+            .probes
             .get_or_create(&ProbeLabels {
                 path: self.0.labels.path.clone(),
                 result: result.as_str(),
