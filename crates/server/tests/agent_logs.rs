@@ -151,22 +151,7 @@ async fn following_logs_over_a_websocket_is_counted_while_open() {
     append(&app, agent_token, &["booting"]).await;
     let served = serve(&app).await;
 
-    let url = format!(
-        "ws://{}/api/v2/workspaceagents/{agent_id}/logs?follow",
-        served.address
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Coder-Session-Token", owner.parse().unwrap());
-    let tcp = tokio::net::TcpStream::connect(served.address)
-        .await
-        .unwrap();
-    let (mut socket, response) = tokio_tungstenite::client_async(request, tcp)
-        .await
-        .expect("the upgrade is accepted");
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-
+    let mut socket = follow_as(&served, &agent_id, &owner).await;
     assert_eq!(outputs(&next_batch(&mut socket).await), ["booting"]);
     let gauge = format!(r#"coderd_api_concurrent_websockets{{path="{ROUTE}"}}"#);
     assert_eq!(metric(&app.state.metrics.render(), &gauge), Some(1.0));
@@ -226,6 +211,7 @@ async fn a_refused_upgrade_is_counted_and_let_go() {
     assert_eq!(metric(&text, &latencies), Some(0.0), "{text}");
 }
 
+/// A follower of `agent_id`'s log, upgraded over TCP with `token`.
 async fn follow_as(
     served: &Served,
     agent_id: &str,
@@ -242,10 +228,11 @@ async fn follow_as(
     let tcp = tokio::net::TcpStream::connect(served.address)
         .await
         .unwrap();
-    tokio_tungstenite::client_async(request, tcp)
+    let (socket, response) = tokio_tungstenite::client_async(request, tcp)
         .await
-        .expect("the upgrade is accepted")
-        .0
+        .expect("the upgrade is accepted");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    socket
 }
 
 /// The liveness prober pings open websockets: a client that reads (and so answers with

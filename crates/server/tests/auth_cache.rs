@@ -208,14 +208,14 @@ async fn a_removed_membership_is_gone_on_the_next_request(app: TestApp) {
 /// Waits until `replica` has dropped its entry for `token` on a notification from the
 /// database, and returns how long that took.
 async fn propagation(replica: &TestApp, token: &str, since: Instant) -> Duration {
+    let cache = replica.state.store.auth_cache();
+    dropped_within(since, || cache.get(key_id(token)).is_some()).await
+}
+
+/// Waits (at most 5 s) until `still_cached` turns false, and returns how long that took.
+async fn dropped_within(since: Instant, still_cached: impl Fn() -> bool) -> Duration {
     let deadline = since + Duration::from_secs(5);
-    while replica
-        .state
-        .store
-        .auth_cache()
-        .get(key_id(token))
-        .is_some()
-    {
+    while still_cached() {
         assert!(
             Instant::now() < deadline,
             "the change never reached the other replica"
@@ -472,21 +472,8 @@ async fn a_cached_agent_is_refused_once_a_newer_build_starts(app: TestApp) {
 
 /// Waits until `replica` has dropped its cached agent on a notification.
 async fn agent_propagation(replica: &TestApp, token: Uuid, since: Instant) -> Duration {
-    let deadline = since + Duration::from_secs(5);
-    while replica
-        .state
-        .store
-        .auth_cache()
-        .agent(&agent_hash(token))
-        .is_some()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the change never reached the other replica"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    since.elapsed()
+    let cache = replica.state.store.auth_cache();
+    dropped_within(since, || cache.agent(&agent_hash(token)).is_some()).await
 }
 
 /// Two replicas on one PostgreSQL database: a build finished by either one, or an
