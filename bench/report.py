@@ -7,7 +7,12 @@ import sys
 
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 duration, connections, out = sys.argv[2], sys.argv[3], sys.argv[4]
-by = {r[0]: r for r in rows}
+# A baseline measured several times (once per window) counts at its best: the highest
+# req/s is the denominator, so a moment when the machine was slow flatters no ratio.
+by = {}
+for r in rows:
+    if r[0] not in by or float(r[1]) > float(by[r[0]][1]):
+        by[r[0]] = r
 
 
 def baseline_for(name):
@@ -35,7 +40,8 @@ lines = [
     "(the refresh grants: one connection per rotating chain); server pinned to core 0, wrk to core 1. "
     "`baseline/*` is the bare axum hello-world of `bench/baseline`; `peer/*` is panva's "
     "oidc-provider on Node 22 (`tools/idp`): its userinfo GET with an opaque bearer token and "
-    "its rotating refresh grant.",
+    "its rotating refresh grant. The baseline is measured at the start and again before each "
+    "backend; ratios divide by its highest figure.",
     "",
     "| scenario | req/s | p50 ms | p99 ms | non-2xx | ratio to bare axum | ratio to peer |",
     "|---|---|---|---|---|---|---|",
