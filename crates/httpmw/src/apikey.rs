@@ -130,6 +130,34 @@ impl Actor {
     pub fn user_id(&self) -> Uuid {
         self.0.key.user_id
     }
+
+    /// Whether the credential this actor connected with would still authenticate, for
+    /// connections that outlive their request (a websocket): the same key (id and stored
+    /// secret hash) is still there, unexpired, and its user may still sign in. Served by
+    /// the authentication cache, so a revoked key, an expiry, a suspension or a deletion is
+    /// seen at once. `Err` says why not; a store that cannot answer counts as not, since
+    /// a connection that cannot be re-checked should not be trusted for longer.
+    pub async fn revalidate(&self, store: &Store) -> Result<(), &'static str> {
+        let entry = match store
+            .authenticate_key(system_restricted(), &self.0.key.id)
+            .await
+        {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Err("API key was deleted."),
+            Err(_) => return Err("API key could not be re-checked."),
+        };
+        // Two stored hashes, neither presented by a client: no timing to hide.
+        if entry.key.hashed_secret != self.0.key.hashed_secret {
+            return Err("API key was replaced.");
+        }
+        if entry.key.expires_at <= now() {
+            return Err("API key expired.");
+        }
+        if !matches!(entry.user.status.as_str(), "active" | "dormant") {
+            return Err("User is not active.");
+        }
+        Ok(())
+    }
 }
 
 /// The result of validating whatever credential a request carried.

@@ -91,23 +91,11 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
         });
     }
     // Other replicas register and remove proxies too: their hosts reach this replica's
-    // CSP within one refresh (this replica's own changes apply at once).
-    {
-        let store = state.store.clone();
-        let hosts = state.csp_hosts.proxies.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(PROXY_REFRESH);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                if let Err(e) =
-                    crate::api::workspace_proxies::refresh_proxy_hosts(&store, &hosts).await
-                {
-                    tracing::debug!(error = %e, "workspace proxy refresh failed");
-                }
-            }
-        });
-    }
+    // CSP as soon as PostgreSQL says so (this replica's own changes apply at once).
+    crate::api::workspace_proxies::spawn_proxy_refresh(
+        state.store.clone(),
+        state.csp_hosts.proxies.clone(),
+    );
     let read_header_timeout = state.config.http_read_header_timeout;
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
@@ -117,9 +105,6 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
-
-/// How often the CSP's workspace-proxy list is reloaded for changes made elsewhere.
-const PROXY_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accepts connections until SIGINT/SIGTERM, then lets in-flight requests finish for the
 /// grace period. A client must send its request head within `read_header_timeout`, so a

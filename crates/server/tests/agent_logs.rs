@@ -306,3 +306,45 @@ async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
     .expect("the close frame within 5 s");
     assert_eq!(closed.as_deref(), Some("Ping failed"));
 }
+
+/// A follower's credential is re-checked at every liveness probe: while it holds, the
+/// stream stays open; once the key is deleted, the stream ends with a close frame that
+/// says why (1008, policy violation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_ends_its_log_stream() {
+    let mut config = config();
+    config.websocket_probe_interval = Duration::from_millis(100);
+    let app = TestApp::sqlite_with(config).await;
+    let (owner, agent_id, agent_token) = running_agent(&app).await;
+    append(&app, agent_token, &["booting"]).await;
+    let served = serve(&app).await;
+    let token = app.token(&owner, json!({"token_name": "follower"})).await;
+    let mut socket = follow_as(&served, &agent_id, &token).await;
+    assert_eq!(outputs(&next_batch(&mut socket).await), ["booting"]);
+
+    // Several probes pass (and re-check the key) without ending the stream.
+    let until = tokio::time::Instant::now() + Duration::from_millis(400);
+    while let Ok(msg) = tokio::time::timeout_at(until, socket.next()).await {
+        let msg = msg.expect("the socket stays open").unwrap();
+        assert!(!matches!(msg, Message::Close(_)), "closed early: {msg:?}");
+    }
+
+    let key_id = token.split('-').next().unwrap();
+    let res = app
+        .delete(&format!("/api/v2/users/me/keys/{key_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(msg)) = socket.next().await {
+            if let Message::Close(frame) = msg {
+                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stream ends within 5 s of the revocation");
+    assert_eq!(closed, Some((1008, "API key was deleted.".to_owned())));
+}

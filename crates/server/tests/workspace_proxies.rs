@@ -116,3 +116,47 @@ async fn proxies_are_registered_by_admins_and_join_the_csp(app: TestApp) {
         .await;
     assert_eq!(res.json()["regions"], json!([]));
 }
+
+/// Two replicas on one PostgreSQL database: a proxy registered or removed through one
+/// reaches the other's CSP as soon as the registry's notification arrives, well inside
+/// the one-minute backstop reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_registered_on_one_replica_reaches_the_others_csp() {
+    let Some(a) = TestApp::postgres().await else {
+        return;
+    };
+    let b = a.replica().await.unwrap();
+    let _refresh = gatehouse_server::api::workspace_proxies::spawn_proxy_refresh(
+        b.state.store.clone(),
+        b.state.csp_hosts.proxies.clone(),
+    );
+    let (_, owner) = a.first_user().await;
+    let body = json!({
+        "name": "eu",
+        "display_name": "Europe",
+        "path_app_url": "https://eu.proxy.example",
+        "wildcard_hostname": "*--apps.eu.proxy.example",
+    });
+    assert!(!login_csp(&b).await.contains("eu.proxy.example"));
+    let res = register(&a, &owner, &body).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    until_csp(&b, true).await;
+    assert_eq!(delete_eu(&a, &owner).await, StatusCode::OK);
+    until_csp(&b, false).await;
+}
+
+/// Waits (at most 5 s) until `app`'s CSP does or does not name the `eu` proxy.
+async fn until_csp(app: &TestApp, names_proxy: bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let csp = login_csp(app).await;
+        if csp.contains("eu.proxy.example") == names_proxy {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other replica's CSP never followed: {csp}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

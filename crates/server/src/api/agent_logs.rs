@@ -1,14 +1,16 @@
 //! An agent's log for the people who may read its workspace: a page of lines, or with
 //! `follow` a websocket that sends every new batch as a JSON array (Coder's
 //! `GET /api/v2/workspaceagents/{workspaceagent}/logs?follow`). The websocket stays
-//! counted on its route in `coderd_api_concurrent_websockets` until it closes.
+//! counted on its route in `coderd_api_concurrent_websockets` until it closes; at every
+//! liveness probe the follower's credential is re-checked, so a revoked key, an expired
+//! one or a suspended user stops the stream (close 1008 with the reason).
 
 use std::time::Duration;
 
 use axum::{
     extract::{
         FromRequestParts, Path, Request, State,
-        ws::{Message, WebSocket, WebSocketUpgrade},
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
     },
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -116,30 +118,40 @@ pub async fn agent_logs(
     let probe_every = app.config.websocket_probe_interval;
     Ok(upgrade.on_upgrade(move |socket| async move {
         let probe = LivenessProbe::new(probe_every, span);
-        follow(
-            socket,
-            probe,
-            store,
+        let follower = Follower {
+            actor,
             subject,
             workspace,
             agent_id,
-            query.after,
-        )
-        .await;
+        };
+        follow(socket, probe, store, follower, query.after).await;
     }))
 }
 
-/// Sends batches until the client goes away, a read fails or the client stops answering
-/// liveness probes.
+/// Who follows which agent's log.
+struct Follower {
+    /// Re-checked at every liveness probe: a revoked key stops its stream.
+    actor: Actor,
+    subject: Subject,
+    workspace: Object<'static>,
+    agent_id: Uuid,
+}
+
+/// Sends batches until the client goes away, a read fails, the client stops answering
+/// liveness probes, or the credential it connected with stops authenticating.
 async fn follow(
     mut socket: WebSocket,
     mut probe: LivenessProbe,
     store: Store,
-    subject: Subject,
-    workspace: Object<'static>,
-    agent_id: Uuid,
+    follower: Follower,
     mut after: i64,
 ) {
+    let Follower {
+        actor,
+        subject,
+        workspace,
+        agent_id,
+    } = follower;
     loop {
         match store
             .agent_logs_after(&subject, &workspace, agent_id, after, PAGE)
@@ -170,6 +182,14 @@ async fn follow(
             () = tokio::time::sleep(POLL_EVERY) => {}
             () = probe.due() => {
                 if probe.probe(&mut socket).await.is_err() {
+                    return;
+                }
+                if let Err(reason) = actor.revalidate(&store).await {
+                    let close = CloseFrame {
+                        code: close_code::POLICY,
+                        reason: reason.into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(close))).await;
                     return;
                 }
             }

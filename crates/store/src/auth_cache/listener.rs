@@ -2,7 +2,8 @@
 //! [`CHANNEL`] with a user id (or `*`) whenever a key, a user, a membership or a group
 //! membership changes, and (migration 0012) with `agents:` and the owner's id whenever a
 //! build, job, agent, workspace or task decides anew whether an owner's agent tokens
-//! authenticate; from whichever replica or tool made the change. Every replica listens
+//! authenticate, and (migration 0013) with `proxies` when the workspace-proxy registry
+//! changes; from whichever replica or tool made the change. Every replica listens
 //! and drops what the change touched.
 //!
 //! The cache is live only while the listener is known to be subscribed. A replica pings
@@ -38,6 +39,8 @@ enum Change<'a> {
     User(Uuid),
     /// The agents of this owner's workspaces (migration 0012).
     AgentsOf(Uuid),
+    /// The workspace-proxy registry (migration 0013).
+    Proxies,
     All,
     Ping(&'a str),
 }
@@ -45,6 +48,9 @@ enum Change<'a> {
 fn parse(payload: &str) -> Change<'_> {
     if let Some(nonce) = payload.strip_prefix("ping:") {
         return Change::Ping(nonce);
+    }
+    if payload == "proxies" {
+        return Change::Proxies;
     }
     if let Some(owner) = payload.strip_prefix("agents:") {
         return Uuid::parse_str(owner).map_or(Change::All, Change::AgentsOf);
@@ -95,6 +101,7 @@ async fn listen(
             Some(notification) => match parse(notification.payload()) {
                 Change::User(user) => cache.invalidate_user(user),
                 Change::AgentsOf(owner) => cache.invalidate_agents_of(owner),
+                Change::Proxies => cache.proxies_changed(),
                 Change::All => cache.invalidate_all(),
                 Change::Ping(from) if from == nonce => {
                     last_pong.store(elapsed_ms(started), Ordering::Release);
@@ -167,6 +174,7 @@ mod tests {
         assert_eq!(parse("garbage"), Change::All);
         assert_eq!(parse(&format!("agents:{user}")), Change::AgentsOf(user));
         assert_eq!(parse("agents:garbage"), Change::All);
+        assert_eq!(parse("proxies"), Change::Proxies);
         assert_eq!(parse("ping:abc"), Change::Ping("abc"));
     }
 }

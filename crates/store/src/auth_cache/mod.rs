@@ -105,6 +105,10 @@ pub struct AuthCache {
     enabled: AtomicBool,
     capacity: usize,
     invalidations: AtomicU64,
+    /// Moves forward whenever the workspace-proxy registry may have changed on another
+    /// replica (its notification, or one that may have been missed): the site CSP's
+    /// proxy list is reloaded on each change.
+    proxies: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a fill must hand back to [`AuthCache::insert`]: the epoch it started in.
@@ -123,6 +127,7 @@ impl AuthCache {
             enabled: AtomicBool::new(enabled),
             capacity: capacity.max(1),
             invalidations: AtomicU64::new(0),
+            proxies: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -278,6 +283,18 @@ impl AuthCache {
         let mut entries = self.write();
         self.bump();
         *entries = Entries::default();
+        drop(entries);
+        self.proxies_changed();
+    }
+
+    /// Says the workspace-proxy registry may have changed.
+    pub fn proxies_changed(&self) {
+        self.proxies.send_modify(|generation| *generation += 1);
+    }
+
+    /// Changes whenever [`AuthCache::proxies_changed`] is called.
+    pub fn watch_proxies(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.proxies.subscribe()
     }
 
     /// Stops serving and keeping entries, dropping what is held.
@@ -294,6 +311,9 @@ impl AuthCache {
         self.bump();
         *entries = Entries::default();
         self.enabled.store(true, Ordering::Release);
+        drop(entries);
+        // Whatever was notified while the listener was away is lost.
+        self.proxies_changed();
     }
 
     fn bump(&self) {
