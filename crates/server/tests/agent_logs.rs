@@ -235,17 +235,40 @@ async fn follow_as(
     socket
 }
 
-/// The liveness prober pings open websockets: a client that reads (and so answers with
-/// pongs) counts `success` and stays; a client that has gone silent counts `timeout` at
-/// the next probe and its connection is closed and let go.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
+/// An app probing websockets every 100 ms, served over TCP, with a running agent whose log
+/// holds one line: (app, server, owner's token, agent id).
+async fn probed_agent() -> (TestApp, Served, String, String) {
     let mut config = config();
     config.websocket_probe_interval = Duration::from_millis(100);
     let app = TestApp::sqlite_with(config).await;
     let (owner, agent_id, agent_token) = running_agent(&app).await;
     append(&app, agent_token, &["booting"]).await;
     let served = serve(&app).await;
+    (app, served, owner, agent_id)
+}
+
+/// Reads (at most 5 s) until the server's close frame: its code and reason.
+async fn close_frame(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Option<(u16, String)> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(msg)) = socket.next().await {
+            if let Message::Close(frame) = msg {
+                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+        }
+        None
+    })
+    .await
+    .expect("a close frame within 5 s")
+}
+
+/// The liveness prober pings open websockets: a client that reads (and so answers with
+/// pongs) counts `success` and stays; a client that has gone silent counts `timeout` at
+/// the next probe and its connection is closed and let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
+    let (app, served, owner, agent_id) = probed_agent().await;
     let success =
         format!(r#"coderd_api_websocket_probes_total{{path="{ROUTE}",result="success"}}"#);
     let timeout =
@@ -294,17 +317,10 @@ async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
     // The server closed it: reading now finds the close frame (after the unanswered
     // pings and the first batch).
     let mut silent = silent;
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(msg)) = silent.next().await {
-            if let Message::Close(frame) = msg {
-                return frame.map(|f| f.reason.to_string());
-            }
-        }
-        None
-    })
-    .await
-    .expect("the close frame within 5 s");
-    assert_eq!(closed.as_deref(), Some("Ping failed"));
+    assert_eq!(
+        close_frame(&mut silent).await,
+        Some((1001, "Ping failed".to_owned()))
+    );
 }
 
 /// A follower's credential is re-checked at every liveness probe: while it holds, the
@@ -312,12 +328,7 @@ async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
 /// says why (1008, policy violation).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_ends_its_log_stream() {
-    let mut config = config();
-    config.websocket_probe_interval = Duration::from_millis(100);
-    let app = TestApp::sqlite_with(config).await;
-    let (owner, agent_id, agent_token) = running_agent(&app).await;
-    append(&app, agent_token, &["booting"]).await;
-    let served = serve(&app).await;
+    let (app, served, owner, agent_id) = probed_agent().await;
     let token = app.token(&owner, json!({"token_name": "follower"})).await;
     let mut socket = follow_as(&served, &agent_id, &token).await;
     assert_eq!(outputs(&next_batch(&mut socket).await), ["booting"]);
@@ -336,15 +347,8 @@ async fn a_revoked_key_ends_its_log_stream() {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(msg)) = socket.next().await {
-            if let Message::Close(frame) = msg {
-                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
-            }
-        }
-        None
-    })
-    .await
-    .expect("the stream ends within 5 s of the revocation");
-    assert_eq!(closed, Some((1008, "API key was deleted.".to_owned())));
+    assert_eq!(
+        close_frame(&mut socket).await,
+        Some((1008, "API key was deleted.".to_owned()))
+    );
 }
