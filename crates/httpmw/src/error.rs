@@ -178,10 +178,11 @@ impl IntoResponse for ApiError {
 }
 
 /// Writes JSON as Coder does: `application/json; charset=utf-8`, `<`, `>`, `&` escaped,
-/// one trailing newline.
+/// one trailing newline. Escaped while serializing (they can only occur inside strings),
+/// so a response is written in one pass, not searched and copied again.
 pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut text = match serde_json::to_string(body) {
-        Ok(text) => text,
+    let out = match html_safe_json(body) {
+        Ok(out) => out,
         Err(err) => {
             tracing::warn!(error = %err, "response did not serialize");
             return (
@@ -191,19 +192,48 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> Respo
                 .into_response();
         }
     };
-    if text.contains(['<', '>', '&']) {
-        text = text
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026");
-    }
-    text.push('\n');
-    let mut res = (status, text).into_response();
+    let mut res = (status, out).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     res
+}
+
+/// `body` as compact JSON with Go's HTML-safe escapes, and a trailing newline.
+fn html_safe_json<T: serde::Serialize>(body: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    body.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, HtmlSafe,
+    ))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// serde_json's compact output with Go's HTML-safe escapes (`json.Marshal`'s default).
+struct HtmlSafe;
+
+impl serde_json::ser::Formatter for HtmlSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let bytes = fragment.as_bytes();
+        let mut unwritten = 0;
+        for (i, byte) in bytes.iter().enumerate() {
+            let escaped: &[u8] = match byte {
+                b'<' => b"\\u003c",
+                b'>' => b"\\u003e",
+                b'&' => b"\\u0026",
+                _ => continue,
+            };
+            writer.write_all(&bytes[unwritten..i])?;
+            writer.write_all(escaped)?;
+            unwritten = i + 1;
+        }
+        writer.write_all(&bytes[unwritten..])
+    }
 }
 
 /// A JSON response with a status, written like every other API response.
@@ -212,5 +242,30 @@ pub struct Json<T>(pub StatusCode, pub T);
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         json_response(self.0, &self.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_html_safe_as_go_writes_them() {
+        let body = serde_json::json!({
+            "<key>": "a & b <c> d",
+            "n": 1,
+            "quoted": "\"<\"\u{e9}&",
+        });
+        let written = String::from_utf8(html_safe_json(&body).unwrap()).unwrap();
+        assert_eq!(
+            written,
+            "{\"\\u003ckey\\u003e\":\"a \\u0026 b \\u003cc\\u003e d\",\"n\":1,\"quoted\":\"\\\"\\u003c\\\"\u{e9}\\u0026\"}\n"
+        );
+        // Nothing to escape: exactly serde_json's compact output.
+        let plain = serde_json::json!({"message": "ok", "list": [1, 2]});
+        assert_eq!(
+            html_safe_json(&plain).unwrap(),
+            format!("{}\n", serde_json::to_string(&plain).unwrap()).into_bytes()
+        );
     }
 }
