@@ -23,7 +23,7 @@ use gatehouse_sdk::{error::messages, gofmt::go_time_string};
 use gatehouse_store::{
     Store, StoreError,
     auth_cache::CachedKey,
-    models::{now, zero_time},
+    models::{may_sign_in, now, zero_time},
     system::system_restricted,
 };
 use uuid::Uuid;
@@ -153,7 +153,7 @@ impl Actor {
         if entry.key.expires_at <= now() {
             return Err("API key expired.");
         }
-        if !matches!(entry.user.status.as_str(), "active" | "dormant") {
+        if !may_sign_in(&entry.user.status) {
             return Err("User is not active.");
         }
         Ok(())

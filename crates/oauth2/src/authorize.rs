@@ -19,7 +19,7 @@ use gatehouse_httpmw::{
 use gatehouse_rbac::{ScopeName, scope::scopes_cover};
 use gatehouse_sdk::oauth2::{CodeChallengeMethod, ErrorCode, ResponseType};
 use gatehouse_store::{
-    models::{OAuth2App, OAuth2Code, now},
+    models::{OAuth2App, OAuth2Code, may_sign_in, now},
     queries::oauth2::code_expiry,
     system::oauth2_provider,
 };
@@ -200,8 +200,7 @@ fn session(req: &Request) -> Option<std::sync::Arc<Authenticated>> {
     let outcome = req.extensions().get::<Prechecked>()?;
     match outcome.0.as_ref() {
         Ok(Outcome::Authenticated(auth))
-            if matches!(auth.user.status.as_str(), "active" | "dormant")
-                && auth.key.login_type != "oauth2_provider_app" =>
+            if may_sign_in(&auth.user.status) && auth.key.login_type != "oauth2_provider_app" =>
         {
             Some(auth.clone())
         }

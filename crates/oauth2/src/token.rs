@@ -15,7 +15,7 @@ use gatehouse_sdk::oauth2::{
     ErrorCode, GrantType, OAuth2Error as ErrorBody, TokenRequest, TokenResponse, TokenType,
 };
 use gatehouse_store::{
-    models::{NewApiKey, NewOAuth2Grant, NewOAuth2Token, OAuth2App, now},
+    models::{NewApiKey, NewOAuth2Grant, NewOAuth2Token, OAuth2App, may_sign_in, now},
     queries::oauth2::Redeemed,
     system::oauth2_provider,
 };
@@ -339,8 +339,10 @@ async fn refresh(
             .await;
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }
-    let user_may_sign_in = matches!(stored.user_status.as_str(), "active" | "dormant");
-    if stored.expires_at <= now() || stored.api_key_id.is_none() || !user_may_sign_in {
+    if stored.expires_at <= now()
+        || stored.api_key_id.is_none()
+        || !may_sign_in(&stored.user_status)
+    {
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }
     if resource.is_some() && resource != stored.resource_uri {

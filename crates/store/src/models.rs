@@ -19,6 +19,12 @@ pub fn epoch() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
 }
 
+/// Whether a user of this status may authenticate (spec/auth.md §1.7): active users, and
+/// dormant ones (who come back to life on their next request); not suspended or deleted.
+pub fn may_sign_in(status: &str) -> bool {
+    matches!(status, "active" | "dormant")
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::{
     extract::{
         FromRequestParts, Path, Request, State,
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code},
+        ws::{Message, WebSocket, WebSocketUpgrade, close_code},
     },
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -24,7 +24,10 @@ use gatehouse_sdk::{Response as Envelope, workspaces::WorkspaceAgentLog};
 use gatehouse_store::{Store, objects::workspace_object, queries::agents::AgentLogLine};
 use uuid::Uuid;
 
-use crate::{api::liveness::LivenessProbe, app::AppState};
+use crate::{
+    api::liveness::{LivenessProbe, close},
+    app::AppState,
+};
 
 /// Lines per answer, and per websocket message.
 pub const PAGE: i64 = 1000;
@@ -185,11 +188,7 @@ async fn follow(
                     return;
                 }
                 if let Err(reason) = actor.revalidate(&store).await {
-                    let close = CloseFrame {
-                        code: close_code::POLICY,
-                        reason: reason.into(),
-                    };
-                    let _ = socket.send(Message::Close(Some(close))).await;
+                    close(&mut socket, close_code::POLICY, reason).await;
                     return;
                 }
             }

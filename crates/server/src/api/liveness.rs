@@ -14,6 +14,15 @@ use tokio::time::{Interval, MissedTickBehavior};
 #[derive(Debug, PartialEq, Eq)]
 pub struct Dead;
 
+/// Ends a websocket with a close frame saying why (a send that fails means it is gone).
+pub async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
 pub struct LivenessProbe {
     ticker: Interval,
     /// The payload of the ping awaiting its pong.
@@ -46,11 +55,7 @@ impl LivenessProbe {
     pub async fn probe(&mut self, socket: &mut WebSocket) -> Result<(), Dead> {
         if self.outstanding.is_some() {
             self.record(ProbeResult::Timeout);
-            let close = CloseFrame {
-                code: close_code::AWAY,
-                reason: "Ping failed".into(),
-            };
-            let _ = socket.send(Message::Close(Some(close))).await;
+            close(socket, close_code::AWAY, "Ping failed").await;
             return Err(Dead);
         }
         self.sent += 1;

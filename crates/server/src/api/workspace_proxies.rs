@@ -69,7 +69,9 @@ const PROXY_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(60);
 pub fn spawn_proxy_refresh(store: Store, hosts: ProxyHosts) -> tokio::task::JoinHandle<()> {
     let mut changed = store.auth_cache().watch_proxies();
     tokio::spawn(async move {
-        let mut backstop = tokio::time::interval(PROXY_BACKSTOP);
+        // The list was loaded when the app started: the first reload is one period on.
+        let mut backstop =
+            tokio::time::interval_at(tokio::time::Instant::now() + PROXY_BACKSTOP, PROXY_BACKSTOP);
         backstop.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

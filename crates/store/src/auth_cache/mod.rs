@@ -170,12 +170,9 @@ impl AuthCache {
         token_hash: AgentTokenHash,
         entry: Arc<CachedAgent>,
     ) {
-        let Some(mut entries) = self.write_if_current(ticket) else {
+        let Some(mut entries) = self.write_with_room(ticket) else {
             return;
         };
-        if entries.len() >= self.capacity {
-            *entries = Entries::default();
-        }
         let owner = entry.row.workspace_owner_id;
         if entries.agents.insert(token_hash, entry).is_none() {
             entries
@@ -228,6 +225,16 @@ impl AuthCache {
         (self.epoch.load(Ordering::Acquire) == ticket.0 && self.is_enabled()).then_some(entries)
     }
 
+    /// As [`AuthCache::write_if_current`], for a fill that adds a key or an agent: a full
+    /// cache starts over first.
+    fn write_with_room(&self, ticket: FillTicket) -> Option<RwLockWriteGuard<'_, Entries>> {
+        let mut entries = self.write_if_current(ticket)?;
+        if entries.len() >= self.capacity {
+            *entries = Entries::default();
+        }
+        Some(entries)
+    }
+
     /// Call before reading the rows a fill is built from.
     pub fn ticket(&self) -> FillTicket {
         FillTicket(self.epoch.load(Ordering::Acquire))
@@ -236,12 +243,9 @@ impl AuthCache {
     /// Keeps a fill unless an invalidation happened since its ticket was taken (the rows
     /// it read may predate that change) or the cache is not live.
     pub fn insert(&self, ticket: FillTicket, entry: Arc<CachedKey>) {
-        let Some(mut entries) = self.write_if_current(ticket) else {
+        let Some(mut entries) = self.write_with_room(ticket) else {
             return;
         };
-        if entries.len() >= self.capacity {
-            *entries = Entries::default();
-        }
         let user = entry.key.user_id;
         let id: Box<str> = entry.key.id.as_str().into();
         if entries.by_key.insert(id.clone(), entry).is_none() {
