@@ -60,6 +60,27 @@ pub(crate) use on_db;
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+/// sqlx's own `test_before_acquire` pings on every acquire: a round trip to the server
+/// (or to SQLite's worker thread) before every statement, on top of the one sqlx makes
+/// when the connection is released. A connection in steady use has just proved itself;
+/// one that sat idle may have been cut (a database restart, a proxy's idle timeout).
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// The `before_acquire` check for every pool: ping only a connection that sat idle.
+macro_rules! ping_if_idle {
+    () => {
+        |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        }
+    };
+}
+
 impl Db {
     /// Opens (creating if needed) a SQLite database file.
     pub async fn sqlite(path: &std::path::Path) -> Result<Db> {
@@ -85,6 +106,7 @@ impl Db {
             // A connection a failed COMMIT may have left inside a transaction is closed
             // (SQLite rolls it back) and replaced, instead of carrying later writes into a
             // transaction that never commits. Costs an atomic load per write otherwise.
+            .test_before_acquire(false)
             .before_acquire(|_conn, _meta| {
                 Box::pin(async {
                     let suspect = crate::error::SQLITE_WRITER_SUSPECT
@@ -102,6 +124,8 @@ impl Db {
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(ping_if_idle!())
             .connect_with(opts.read_only(true))
             .await?;
         Ok(Db::Sqlite { read, write })
@@ -117,6 +141,8 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(ping_if_idle!())
             .connect_with(opts)
             .await?;
         Ok(Db::Postgres(pool))
