@@ -3,7 +3,11 @@
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use gatehouse_store::{StoreError, models::OAuth2App, system::oauth2_provider};
+use gatehouse_store::{
+    StoreError,
+    models::{OAuth2App, OAuth2Token},
+    system::oauth2_provider,
+};
 use uuid::Uuid;
 
 use crate::{Provider, error::OAuth2Error, params::Params, secrets::Presented};
@@ -102,20 +106,55 @@ pub async fn authenticated_client(
     query: &Params,
     form: &Params,
 ) -> Result<(OAuth2App, Option<Uuid>), OAuth2Error> {
+    let (app, secret_id, _) = authenticate(provider, headers, query, form, None).await?;
+    Ok((app, secret_id))
+}
+
+/// As [`authenticated_client`], reading in the same query the refresh-token row whose
+/// lookup prefix is `token_prefix` (`None` when there is none). The client is
+/// authenticated first: a bad client never learns anything of the token.
+pub async fn authenticated_client_and_token(
+    provider: &Provider,
+    headers: &HeaderMap,
+    query: &Params,
+    form: &Params,
+    token_prefix: &str,
+) -> Result<(OAuth2App, Option<Uuid>, Option<OAuth2Token>), OAuth2Error> {
+    authenticate(provider, headers, query, form, Some(token_prefix)).await
+}
+
+async fn authenticate(
+    provider: &Provider,
+    headers: &HeaderMap,
+    query: &Params,
+    form: &Params,
+    token_prefix: Option<&str>,
+) -> Result<(OAuth2App, Option<Uuid>, Option<OAuth2Token>), OAuth2Error> {
     let creds = credentials(headers, query, form)?;
     let id = Uuid::parse_str(&creds.client_id).map_err(|_| OAuth2Error::invalid_client())?;
     let presented = creds.secret.as_deref().and_then(Presented::parse);
-    let (app, stored) = match provider
-        .store
-        .oauth2_client(oauth2_provider(), id, presented.as_ref().map(|p| p.prefix))
-        .await
-    {
+    let secret_prefix = presented.as_ref().map(|p| p.prefix);
+    let subject = oauth2_provider();
+    let found = match token_prefix {
+        Some(token_prefix) => {
+            provider
+                .store
+                .oauth2_client_and_token(subject, id, secret_prefix, token_prefix)
+                .await
+        }
+        None => provider
+            .store
+            .oauth2_client(subject, id, secret_prefix)
+            .await
+            .map(|(app, secret)| (app, secret, None)),
+    };
+    let (app, stored, token) = match found {
         Ok(found) => found,
         Err(StoreError::NotFound) => return Err(OAuth2Error::invalid_client()),
         Err(e) => return Err(e.into()),
     };
     if app.is_public() {
-        return Ok((app, None));
+        return Ok((app, None, token));
     }
     let presented = presented.ok_or_else(OAuth2Error::invalid_client)?;
     // A prefix that is not this app's still costs a comparison: no early exit that tells
@@ -126,7 +165,7 @@ pub async fn authenticated_client(
     };
     let matched = presented.matches(hash);
     match secret_id {
-        Some(secret_id) if matched => Ok((app, Some(secret_id))),
+        Some(secret_id) if matched => Ok((app, Some(secret_id), token)),
         _ => Err(OAuth2Error::invalid_client()),
     }
 }

@@ -15,7 +15,7 @@ use gatehouse_sdk::oauth2::{
     ErrorCode, GrantType, OAuth2Error as ErrorBody, TokenRequest, TokenResponse, TokenType,
 };
 use gatehouse_store::{
-    models::{NewApiKey, NewOAuth2Grant, NewOAuth2Token, OAuth2App, may_sign_in, now},
+    models::{NewApiKey, NewOAuth2Grant, NewOAuth2Token, OAuth2App, OAuth2Token, may_sign_in, now},
     queries::oauth2::Redeemed,
     system::oauth2_provider,
 };
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     SharedProvider,
     audience::InvalidResource,
-    client::authenticated_client,
+    client::{authenticated_client, authenticated_client_and_token},
     error::OAuth2Error,
     params::{Params, read_request},
     pkce, redirect_uri, scopes,
@@ -98,7 +98,30 @@ async fn issue(
             format!("The grant type \"{grant}\" is not supported"),
         ));
     }
-    let (app, secret_id) = authenticated_client(provider, &parts.headers, &query, &form).await?;
+    // The refresh grant reads its token row with the client, in one query. A missing or
+    // malformed token is reported by `refresh`, after the client is authenticated.
+    let token_prefix = match grant {
+        GrantType::RefreshToken => form
+            .one("refresh_token")
+            .ok()
+            .flatten()
+            .and_then(Presented::parse)
+            .map(|presented| presented.prefix),
+        _ => None,
+    };
+    let (app, secret_id, stored) = match token_prefix {
+        Some(prefix) => {
+            let (app, secret_id, stored) =
+                authenticated_client_and_token(provider, &parts.headers, &query, &form, prefix)
+                    .await?;
+            (app, secret_id, Some(stored))
+        }
+        None => {
+            let (app, secret_id) =
+                authenticated_client(provider, &parts.headers, &query, &form).await?;
+            (app, secret_id, None)
+        }
+    };
     if !app.grant_types.iter().any(|g| g == grant.as_str()) {
         // RFC 6749 §5.2: the client is not registered for this grant.
         return Err(OAuth2Error::bad_request(
@@ -121,7 +144,7 @@ async fn issue(
         GrantType::AuthorizationCode => {
             exchange_code(provider, &form, &app, secret_id, resource, ip).await
         }
-        _ => refresh(provider, &form, &app, resource, ip, audit).await,
+        _ => refresh(provider, &form, &app, stored, resource, ip, audit).await,
     }
 }
 
@@ -292,10 +315,12 @@ async fn exchange_code(
     }
 }
 
+/// `prefetched` is the token row read with the client, when the token parsed.
 async fn refresh(
     provider: &SharedProvider,
     form: &Params,
     app: &OAuth2App,
+    prefetched: Option<Option<OAuth2Token>>,
     resource: Option<String>,
     ip: String,
     audit: &AuditContext,
@@ -306,11 +331,16 @@ async fn refresh(
         .ok_or_else(|| OAuth2Error::invalid_request("Missing required parameter: refresh_token"))?;
     let requested_scope = form.one("scope")?;
     let presented = Presented::parse(raw).ok_or_else(|| OAuth2Error::invalid_grant(BAD_REFRESH))?;
-    let stored = provider
-        .store
-        .oauth2_token_by_prefix(system, presented.prefix)
-        .await?
-        .ok_or_else(|| OAuth2Error::invalid_grant(BAD_REFRESH))?;
+    let stored = match prefetched {
+        Some(stored) => stored,
+        None => {
+            provider
+                .store
+                .oauth2_token_by_prefix(system, presented.prefix)
+                .await?
+        }
+    }
+    .ok_or_else(|| OAuth2Error::invalid_grant(BAD_REFRESH))?;
     if !(presented.matches(&stored.refresh_hash) & (stored.app_id == app.id)) {
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }

@@ -1751,8 +1751,31 @@ async fn provider_disabled_hides_routes(_app: TestApp) {
     assert_eq!(res.status, StatusCode::OK);
 }
 
+/// The refresh grant's reads (the client with its secret, the token row with its grant)
+/// are one query, and the rotation one more: two database calls in all. Background jobs
+/// may count calls of their own in between, so the fewest of a few grants is compared.
+async fn a_refresh_grant_is_two_database_calls(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let (code, verifier) = code_for(&app, &owner, &client_id, &[]).await;
+    let res = exchange(&app, &client_id, &secret, &code, &verifier).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let mut refresh = res.json()["refresh_token"].as_str().unwrap().to_owned();
+    let mut fewest = u64::MAX;
+    for _ in 0..5 {
+        let before = app.state.store.queries();
+        let res = refresh_grant(&app, &client_id, &secret, &refresh).await;
+        let calls = app.state.store.queries() - before;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        refresh = res.json()["refresh_token"].as_str().unwrap().to_owned();
+        fewest = fewest.min(calls);
+    }
+    assert_eq!(fewest, 2);
+}
+
 on_both_backends!(
     full_flow_with_refresh_rotation,
+    a_refresh_grant_is_two_database_calls,
     code_is_single_use_and_replay_revokes,
     pkce_is_required_and_verified,
     token_endpoint_rejects_bad_clients_and_requests,

@@ -70,6 +70,67 @@ struct ClientRow {
     secret_hash: Option<Vec<u8>>,
 }
 
+/// [`CLIENT_SQL`] with the refresh-token row whose lookup prefix is `$3`, when there is
+/// one: the refresh grant reads both in one round trip. The token's columns carry a
+/// `token_` prefix, apart from the app's.
+const CLIENT_AND_TOKEN_SQL: &str = "SELECT a.id, a.created_at, a.updated_at, a.name, a.icon, \
+     a.redirect_uris, a.client_type, a.dynamically_registered, a.scope, a.grant_types, \
+     a.response_types, a.token_endpoint_auth_method, a.metadata, a.client_id_issued_at, \
+     a.registration_access_token, s.id AS secret_id, s.hashed_secret AS secret_hash, \
+     t.id AS token_id, t.grant_id AS token_grant_id, t.refresh_hash AS token_refresh_hash, \
+     t.api_key_id AS token_api_key_id, t.created_at AS token_created_at, \
+     t.expires_at AS token_expires_at, t.rotated_at AS token_rotated_at, \
+     g.app_id AS token_app_id, g.user_id AS token_user_id, \
+     g.app_secret_id AS token_app_secret_id, g.resource_uri AS token_resource_uri, \
+     g.scope AS token_scope, u.status AS token_user_status \
+     FROM oauth2_provider_apps a LEFT JOIN oauth2_provider_app_secrets s \
+     ON s.app_id = a.id AND s.secret_prefix = $2 \
+     LEFT JOIN oauth2_provider_app_tokens t ON t.hash_prefix = $3 \
+     LEFT JOIN oauth2_provider_grants g ON g.id = t.grant_id \
+     LEFT JOIN users u ON u.id = g.user_id WHERE a.id = $1";
+
+#[derive(sqlx::FromRow)]
+struct ClientAndTokenRow {
+    #[sqlx(flatten)]
+    client: ClientRow,
+    token_id: Option<Uuid>,
+    token_grant_id: Option<Uuid>,
+    token_refresh_hash: Option<Vec<u8>>,
+    token_api_key_id: Option<String>,
+    token_created_at: Option<DateTime<Utc>>,
+    token_expires_at: Option<DateTime<Utc>>,
+    token_rotated_at: Option<DateTime<Utc>>,
+    token_app_id: Option<Uuid>,
+    token_user_id: Option<Uuid>,
+    token_app_secret_id: Option<Uuid>,
+    token_resource_uri: Option<String>,
+    token_scope: Option<String>,
+    token_user_status: Option<String>,
+}
+
+impl ClientAndTokenRow {
+    /// The token row, when the prefix found one (its grant and user are foreign keys, so
+    /// a found token has them).
+    fn token(&mut self, prefix: &str) -> Option<OAuth2Token> {
+        Some(OAuth2Token {
+            id: self.token_id?,
+            grant_id: self.token_grant_id?,
+            hash_prefix: prefix.to_owned(),
+            refresh_hash: self.token_refresh_hash.take()?,
+            api_key_id: self.token_api_key_id.take(),
+            created_at: self.token_created_at?,
+            expires_at: self.token_expires_at?,
+            rotated_at: self.token_rotated_at,
+            app_id: self.token_app_id?,
+            user_id: self.token_user_id?,
+            app_secret_id: self.token_app_secret_id,
+            resource_uri: self.token_resource_uri.take(),
+            scope: self.token_scope.take()?,
+            user_status: self.token_user_status.take()?,
+        })
+    }
+}
+
 /// What client authentication needs of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSecretHash {
@@ -165,6 +226,19 @@ macro_rules! insert_key_and_token {
             .execute(&mut *$tx)
             .await?;
     }};
+}
+
+/// The app and the secret a client row found, when the subject may read them.
+fn client_of(subject: &Subject, row: ClientRow) -> Result<(OAuth2App, Option<ClientSecretHash>)> {
+    check_or_hide(subject, Action::Read, &app_object(row.app.id))?;
+    let secret = match (row.secret_id, row.secret_hash) {
+        (Some(id), Some(hashed_secret)) => {
+            check(subject, Action::Read, &secret_object(row.app.id))?;
+            Some(ClientSecretHash { id, hashed_secret })
+        }
+        _ => None,
+    };
+    Ok((row.app, secret))
 }
 
 fn app_object<'a>(id: Uuid) -> Object<'a> {
@@ -338,15 +412,33 @@ impl Store {
                 .await
         })?
         .ok_or(StoreError::NotFound)?;
-        check_or_hide(subject, Action::Read, &app_object(id))?;
-        let secret = match (row.secret_id, row.secret_hash) {
-            (Some(id), Some(hashed_secret)) => {
-                check(subject, Action::Read, &secret_object(row.app.id))?;
-                Some(ClientSecretHash { id, hashed_secret })
-            }
-            _ => None,
-        };
-        Ok((row.app, secret))
+        client_of(subject, row)
+    }
+
+    /// [`Store::oauth2_client`] and [`Store::oauth2_token_by_prefix`] in one query: the
+    /// refresh grant's two reads before its rotation.
+    pub async fn oauth2_client_and_token(
+        &self,
+        subject: &Subject,
+        id: Uuid,
+        secret_prefix: Option<&str>,
+        token_prefix: &str,
+    ) -> Result<(OAuth2App, Option<ClientSecretHash>, Option<OAuth2Token>)> {
+        let mut row = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, ClientAndTokenRow>(CLIENT_AND_TOKEN_SQL)
+                .bind(id)
+                .bind(secret_prefix)
+                .bind(token_prefix)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        let token = row.token(token_prefix);
+        let (app, secret) = client_of(subject, row.client)?;
+        if let Some(token) = &token {
+            check(subject, Action::Read, &code_token_object(token.user_id))?;
+        }
+        Ok((app, secret, token))
     }
 
     /// Every app the subject may read, by name; with `authorized_by`, only those the user
