@@ -1684,6 +1684,150 @@ async fn a_rotation_failing_part_way_changes_nothing(app: TestApp) {
     assert_eq!(me_with_bearer(&app, &access2).await.status, StatusCode::OK);
 }
 
+/// A new access key and refresh-token row for rotating `old` in a store-level test. The
+/// key's secret is never presented, so its hash is arbitrary.
+fn successor(
+    old: &gatehouse_store::models::OAuth2Token,
+    key_id: &str,
+) -> (
+    gatehouse_store::models::NewApiKey,
+    gatehouse_store::models::NewOAuth2Token,
+) {
+    let now = chrono::Utc::now();
+    let key = gatehouse_store::models::NewApiKey {
+        id: key_id.to_owned(),
+        hashed_secret: vec![0; 32],
+        user_id: old.user_id,
+        expires_at: now + chrono::TimeDelta::hours(1),
+        login_type: "oauth2_provider_app".to_owned(),
+        lifetime_seconds: 3600,
+        ip_address: "127.0.0.1".to_owned(),
+        token_name: format!("successor {key_id}"),
+        scopes: vec!["all".to_owned()],
+        allow_list: vec!["*:*".to_owned()],
+    };
+    let row = gatehouse_store::models::NewOAuth2Token {
+        id: uuid::Uuid::new_v4(),
+        hash_prefix: key_id.to_owned(),
+        refresh_hash: vec![0; 32],
+        expires_at: now + chrono::TimeDelta::days(1),
+    };
+    (key, row)
+}
+
+/// Grants of one client, each with its stored token row and access token.
+async fn grants(
+    app: &TestApp,
+    owner: &str,
+    client_id: &str,
+    secret: &str,
+    count: usize,
+) -> Vec<(gatehouse_store::models::OAuth2Token, String)> {
+    use gatehouse_store::system::oauth2_provider;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let tokens = fresh_tokens(app, owner, client_id, secret).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let prefix = refresh.split('_').nth(1).unwrap();
+        let row = app
+            .state
+            .store
+            .oauth2_token_by_prefix(oauth2_provider(), prefix)
+            .await
+            .unwrap()
+            .unwrap();
+        out.push((row, tokens["access_token"].as_str().unwrap().to_owned()));
+    }
+    out
+}
+
+/// Rotations waiting at the same moment are committed together: six grants and a second
+/// rotation of the first cost two database calls (the second of one row waits for the
+/// next commit, and finds it rotated). Each reports its own outcome, and every rotated
+/// grant's old access token is dead.
+async fn rotations_waiting_together_share_one_commit(app: TestApp) {
+    use gatehouse_store::system::oauth2_provider;
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let grants = grants(&app, &owner, &client_id, &secret, 6).await;
+    let store = &app.state.store;
+    let mut rotations: Vec<_> = grants
+        .iter()
+        .enumerate()
+        .map(|(i, (row, _))| (row, successor(row, &format!("succ{i:06}"))))
+        .collect();
+    rotations.push((&grants[0].0, successor(&grants[0].0, "again00000")));
+    let before = store.queries();
+    let results = futures_util::future::join_all(rotations.iter().map(|(row, (key, new_row))| {
+        store.rotate_oauth2_token(oauth2_provider(), row, key, new_row)
+    }))
+    .await;
+    let calls = store.queries() - before;
+    let claimed: Vec<bool> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(claimed, [true, true, true, true, true, true, false]);
+    assert_eq!(calls, 2);
+    for (_, access) in &grants {
+        assert_eq!(
+            me_with_bearer(&app, access).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM oauth2_provider_app_tokens WHERE rotated_at IS NULL")
+            .await,
+        6
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM api_keys WHERE token_name LIKE 'successor %'")
+            .await,
+        6
+    );
+}
+
+/// A rotation that cannot be written fails alone: the batch it broke is committed again
+/// one rotation at a time, so the others waiting with it go through.
+async fn a_broken_rotation_fails_alone_in_its_batch(app: TestApp) {
+    use gatehouse_store::{StoreError, system::oauth2_provider};
+    let (_, owner) = app.first_user().await;
+    let (client_id, secret) = confidential_app(&app, &owner, None).await;
+    let grants = grants(&app, &owner, &client_id, &secret, 3).await;
+    let store = &app.state.store;
+    // The middle rotation's new key id is the owner's session key's: it collides.
+    let taken = owner.split('-').next().unwrap();
+    let keys = [
+        successor(&grants[0].0, "ok00000000"),
+        successor(&grants[1].0, taken),
+        successor(&grants[2].0, "ok00000002"),
+    ];
+    let results = futures_util::future::join_all(grants.iter().zip(&keys).map(
+        |((row, _), (key, new_row))| {
+            store.rotate_oauth2_token(oauth2_provider(), row, key, new_row)
+        },
+    ))
+    .await;
+    assert!(matches!(results[0], Ok(true)), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(matches!(results[2], Ok(true)), "{:?}", results[2]);
+    // The broken one changed nothing: its access token still works.
+    assert_eq!(
+        me_with_bearer(&app, &grants[1].1).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        me_with_bearer(&app, &grants[0].1).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM oauth2_provider_app_tokens WHERE rotated_at IS NULL")
+            .await,
+        3
+    );
+}
+
 async fn one_rate_bucket_for_the_oauth2_tree(app: TestApp) {
     let revoke = form(&[("client_id", "x"), ("token", "y")]);
     for _ in 0..60 {
@@ -1794,6 +1938,8 @@ on_both_backends!(
     a_suspended_user_cannot_refresh,
     concurrent_refreshes_rotate_once,
     a_rotation_failing_part_way_changes_nothing,
+    rotations_waiting_together_share_one_commit,
+    a_broken_rotation_fails_alone_in_its_batch,
 );
 
 #[tokio::test]

@@ -36,6 +36,8 @@ pub struct Store {
     cipher: Option<std::sync::Arc<crypto::TokenCipher>>,
     /// Validated keys and their subjects (see [`auth_cache`]).
     auth_cache: std::sync::Arc<auth_cache::AuthCache>,
+    /// Refresh-token rotations, committed in groups (see [`queries::rotation`]).
+    rotations: std::sync::Arc<queries::rotation::RotationQueue>,
 }
 
 impl Store {
@@ -49,6 +51,7 @@ impl Store {
             queries: std::sync::Arc::default(),
             cipher: None,
             auth_cache: std::sync::Arc::new(auth_cache::AuthCache::new(cache_live)),
+            rotations: std::sync::Arc::default(),
         }
     }
 

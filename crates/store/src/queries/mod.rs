@@ -9,6 +9,7 @@ pub mod oauth2;
 pub mod organizations;
 pub mod proxies;
 pub mod purge;
+pub(crate) mod rotation;
 mod subject_sql;
 pub mod tasks;
 pub mod templates;

@@ -10,12 +10,13 @@ use uuid::Uuid;
 use crate::{
     Store,
     authz::{allowed, check, check_or_hide},
-    db::{Db, on_db},
+    db::on_db,
     error::{Result, StoreError},
     models::{
         NewApiKey, NewOAuth2Grant, NewOAuth2Token, OAuth2App, OAuth2AppSecret, OAuth2Code,
         OAuth2Token, epoch, now,
     },
+    queries::rotation::Rotation,
 };
 
 macro_rules! app_columns {
@@ -137,65 +138,6 @@ pub struct ClientSecretHash {
     pub id: Uuid,
     pub hashed_secret: Vec<u8>,
 }
-
-/// The rotation's parameters, shared by both backends' texts: $1 old row, $2 now,
-/// $3 old access token, $4–$14 the new key, $15–$19 the new row.
-macro_rules! bind_rotation {
-    ($query:expr, $old:expr, $key:expr, $token:expr, $now:expr) => {
-        $query
-            .bind($old.id)
-            .bind($now)
-            .bind(&$old.api_key_id)
-            .bind(&$key.id)
-            .bind(&$key.hashed_secret)
-            .bind($key.user_id)
-            .bind(epoch())
-            .bind($key.expires_at)
-            .bind(&$key.login_type)
-            .bind($key.lifetime_seconds)
-            .bind(&$key.ip_address)
-            .bind(&$key.token_name)
-            .bind(Json(&$key.scopes))
-            .bind(Json(&$key.allow_list))
-            .bind($token.id)
-            .bind($old.grant_id)
-            .bind(&$token.hash_prefix)
-            .bind(&$token.refresh_hash)
-            .bind($token.expires_at)
-    };
-}
-
-/// SQLite has no data-modifying CTEs, so the rotation is a batch whose every step after
-/// the first runs only if the step before changed its one row (`changes()`), and whose
-/// last step returns a row only then. The first step both claims and removes the old
-/// access token (its row's `api_key_id` goes NULL through the foreign key), so no commit
-/// can leave a half-rotated chain: a step either changes its row or fails the batch.
-const ROTATE_SQLITE: &str = "BEGIN IMMEDIATE;\n\
-     DELETE FROM api_keys WHERE id = $3 AND EXISTS (SELECT 1 FROM oauth2_provider_app_tokens \
-     WHERE id = $1 AND rotated_at IS NULL AND api_key_id = $3);\n\
-     INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, created_at, \
-     updated_at, login_type, lifetime_seconds, ip_address, token_name, scopes, allow_list) \
-     SELECT $4, $5, $6, $7, $8, $2, $2, $9, $10, $11, $12, $13, $14 WHERE changes() = 1;\n\
-     INSERT INTO oauth2_provider_app_tokens (id, grant_id, hash_prefix, refresh_hash, \
-     api_key_id, created_at, expires_at) SELECT $15, $16, $17, $18, $4, $2, $19 \
-     WHERE changes() = 1;\n\
-     UPDATE oauth2_provider_app_tokens SET rotated_at = $2 \
-     WHERE id = $1 AND rotated_at IS NULL AND changes() = 1 RETURNING id;\n\
-     COMMIT;";
-
-/// One statement, so one implicit transaction. Under READ COMMITTED a concurrent
-/// rotation waits on the row lock `claimed` takes and then finds `rotated_at` set.
-const ROTATE_POSTGRES: &str = "WITH claimed AS (\
-     UPDATE oauth2_provider_app_tokens SET rotated_at = $2 \
-     WHERE id = $1 AND rotated_at IS NULL AND api_key_id = $3 RETURNING id), \
-     gone AS (DELETE FROM api_keys WHERE id = $3 AND EXISTS (SELECT 1 FROM claimed)), \
-     new_key AS (INSERT INTO api_keys (id, hashed_secret, user_id, last_used, expires_at, \
-     created_at, updated_at, login_type, lifetime_seconds, ip_address, token_name, scopes, \
-     allow_list) SELECT $4, $5, $6, $7, $8, $2, $2, $9, $10, $11, $12, $13, $14 FROM claimed \
-     RETURNING id) \
-     INSERT INTO oauth2_provider_app_tokens (id, grant_id, hash_prefix, refresh_hash, \
-     api_key_id, created_at, expires_at) SELECT $15, $16, $17, $18, new_key.id, $2, $19 FROM new_key \
-     RETURNING id";
 
 /// Binds an API key insert and a token row insert on one transaction.
 macro_rules! insert_key_and_token {
@@ -794,12 +736,8 @@ impl Store {
     /// Rotates a refresh token (spec/oauth2.md §3.3 rule 21): the old row is marked
     /// rotated (kept for reuse detection), its access token deleted, and a new access token
     /// and row are issued under the same grant, atomically. `false` when another request
-    /// rotated it first.
-    ///
-    /// Issued as one database call on either backend, because the rotation holds SQLite's
-    /// only write connection (or a PostgreSQL row lock) for as long as it takes: a batch
-    /// between `BEGIN IMMEDIATE` and `COMMIT` on SQLite, one statement of data-modifying
-    /// CTEs on PostgreSQL. Each later step runs only if the claim succeeded.
+    /// rotated it first. Rotations waiting at the same moment share one commit
+    /// ([`rotation`](super::rotation)).
     pub async fn rotate_oauth2_token(
         &self,
         subject: &Subject,
@@ -809,33 +747,11 @@ impl Store {
     ) -> Result<bool> {
         check(subject, Action::Delete, &code_token_object(old.user_id))?;
         check(subject, Action::Create, &Object::api_key(key.user_id))?;
-        let now = now();
-        self.note_query();
-        let rotated = match &self.db {
-            Db::Sqlite { write, .. } => {
-                let mut conn = write.acquire().await?;
-                let batch = bind_rotation!(sqlx::query(ROTATE_SQLITE), old, key, token, now)
-                    .fetch_all(&mut *conn)
-                    .await;
-                match batch {
-                    Ok(rows) => !rows.is_empty(),
-                    Err(e) => {
-                        // The batch stopped at the failing statement, inside its
-                        // transaction: end it here, or replace the connection.
-                        if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                            conn.close_on_drop();
-                        }
-                        return Err(e.into());
-                    }
-                }
-            }
-            Db::Postgres(pool) => {
-                bind_rotation!(sqlx::query(ROTATE_POSTGRES), old, key, token, now)
-                    .fetch_optional(pool)
-                    .await?
-                    .is_some()
-            }
-        };
+        let rotation = Rotation::new(old, key, token, now());
+        let rotated = self
+            .rotations
+            .rotate(&self.db, &self.queries, rotation)
+            .await?;
         if rotated {
             self.auth_changed(old.user_id);
         }
