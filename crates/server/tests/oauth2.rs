@@ -1617,11 +1617,8 @@ async fn concurrent_refreshes_rotate_once(app: TestApp) {
 /// whole: the old access token still works, the refresh token is still unused, and the
 /// next write goes through.
 async fn a_rotation_failing_part_way_changes_nothing(app: TestApp) {
-    use gatehouse_store::{
-        models::{NewApiKey, NewOAuth2Token},
-        system::oauth2_provider,
-    };
-    let (owner_id, owner) = app.first_user().await;
+    use gatehouse_store::system::oauth2_provider;
+    let (_, owner) = app.first_user().await;
     let (client_id, secret) = confidential_app(&app, &owner, None).await;
     let tokens = fresh_tokens(&app, &owner, &client_id, &secret).await;
     let access = tokens["access_token"].as_str().unwrap();
@@ -1634,26 +1631,8 @@ async fn a_rotation_failing_part_way_changes_nothing(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    let taken_id = owner.split('-').next().unwrap().to_owned();
-    let now = chrono::Utc::now();
-    let key = NewApiKey {
-        id: taken_id,
-        hashed_secret: vec![0; 32],
-        user_id: owner_id,
-        expires_at: now + chrono::TimeDelta::hours(1),
-        login_type: "oauth2_provider_app".to_owned(),
-        lifetime_seconds: 3600,
-        ip_address: "127.0.0.1".to_owned(),
-        token_name: "collides".to_owned(),
-        scopes: vec!["all".to_owned()],
-        allow_list: vec!["*:*".to_owned()],
-    };
-    let row = NewOAuth2Token {
-        id: uuid::Uuid::new_v4(),
-        hash_prefix: "collides".to_owned(),
-        refresh_hash: vec![0; 32],
-        expires_at: now + chrono::TimeDelta::days(1),
-    };
+    let taken_id = owner.split('-').next().unwrap();
+    let (key, row) = successor(&old, taken_id);
     let err = store
         .rotate_oauth2_token(oauth2_provider(), &old, &key, &row)
         .await

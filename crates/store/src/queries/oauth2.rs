@@ -56,12 +56,29 @@ const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, hashed_secret, user_id, 
 const INSERT_TOKEN: &str = "INSERT INTO oauth2_provider_app_tokens (id, grant_id, hash_prefix, \
      refresh_hash, api_key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-const CLIENT_SQL: &str = "SELECT a.id, a.created_at, a.updated_at, a.name, a.icon, \
+/// The app (`a`) and the hash of its secret (`s`) whose prefix is `$2`.
+macro_rules! client_columns {
+    () => {
+        "a.id, a.created_at, a.updated_at, a.name, a.icon, \
      a.redirect_uris, a.client_type, a.dynamically_registered, a.scope, a.grant_types, \
      a.response_types, a.token_endpoint_auth_method, a.metadata, a.client_id_issued_at, \
-     a.registration_access_token, s.id AS secret_id, s.hashed_secret AS secret_hash \
-     FROM oauth2_provider_apps a LEFT JOIN oauth2_provider_app_secrets s \
-     ON s.app_id = a.id AND s.secret_prefix = $2 WHERE a.id = $1";
+     a.registration_access_token, s.id AS secret_id, s.hashed_secret AS secret_hash"
+    };
+}
+
+macro_rules! client_from {
+    () => {
+        " FROM oauth2_provider_apps a LEFT JOIN oauth2_provider_app_secrets s \
+     ON s.app_id = a.id AND s.secret_prefix = $2"
+    };
+}
+
+const CLIENT_SQL: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    client_from!(),
+    " WHERE a.id = $1"
+);
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -74,21 +91,20 @@ struct ClientRow {
 /// [`CLIENT_SQL`] with the refresh-token row whose lookup prefix is `$3`, when there is
 /// one: the refresh grant reads both in one round trip. The token's columns carry a
 /// `token_` prefix, apart from the app's.
-const CLIENT_AND_TOKEN_SQL: &str = "SELECT a.id, a.created_at, a.updated_at, a.name, a.icon, \
-     a.redirect_uris, a.client_type, a.dynamically_registered, a.scope, a.grant_types, \
-     a.response_types, a.token_endpoint_auth_method, a.metadata, a.client_id_issued_at, \
-     a.registration_access_token, s.id AS secret_id, s.hashed_secret AS secret_hash, \
-     t.id AS token_id, t.grant_id AS token_grant_id, t.refresh_hash AS token_refresh_hash, \
+const CLIENT_AND_TOKEN_SQL: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    ", t.id AS token_id, t.grant_id AS token_grant_id, t.refresh_hash AS token_refresh_hash, \
      t.api_key_id AS token_api_key_id, t.created_at AS token_created_at, \
      t.expires_at AS token_expires_at, t.rotated_at AS token_rotated_at, \
      g.app_id AS token_app_id, g.user_id AS token_user_id, \
      g.app_secret_id AS token_app_secret_id, g.resource_uri AS token_resource_uri, \
-     g.scope AS token_scope, u.status AS token_user_status \
-     FROM oauth2_provider_apps a LEFT JOIN oauth2_provider_app_secrets s \
-     ON s.app_id = a.id AND s.secret_prefix = $2 \
-     LEFT JOIN oauth2_provider_app_tokens t ON t.hash_prefix = $3 \
+     g.scope AS token_scope, u.status AS token_user_status",
+    client_from!(),
+    " LEFT JOIN oauth2_provider_app_tokens t ON t.hash_prefix = $3 \
      LEFT JOIN oauth2_provider_grants g ON g.id = t.grant_id \
-     LEFT JOIN users u ON u.id = g.user_id WHERE a.id = $1";
+     LEFT JOIN users u ON u.id = g.user_id WHERE a.id = $1"
+);
 
 #[derive(sqlx::FromRow)]
 struct ClientAndTokenRow {
