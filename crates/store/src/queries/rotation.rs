@@ -210,9 +210,9 @@ async fn run(db: Db, queries: Arc<AtomicU64>, mut receiver: mpsc::UnboundedRecei
                 Err(_) => break,
             }
         }
-        // Two rotations of one row in one statement would both see it unclaimed on
-        // PostgreSQL: the later one waits for the next batch, where it finds the row
-        // rotated, as it would have one commit later.
+        // PostgreSQL does not support updating one row twice in one statement (which
+        // update wins is unspecified): a second rotation of a row waits for the next
+        // batch, where it finds the row rotated, as it would have one commit later.
         let mut index = 0;
         while index < batch.len() {
             let old_id = batch[index].rotation.old_id;
