@@ -106,24 +106,15 @@ pub async fn authenticated_client(
     query: &Params,
     form: &Params,
 ) -> Result<(OAuth2App, Option<Uuid>), OAuth2Error> {
-    let (app, secret_id, _) = authenticate(provider, headers, query, form, None).await?;
+    let (app, secret_id, _) =
+        authenticated_client_and_token(provider, headers, query, form, None).await?;
     Ok((app, secret_id))
 }
 
 /// As [`authenticated_client`], reading in the same query the refresh-token row whose
-/// lookup prefix is `token_prefix` (`None` when there is none). The client is
-/// authenticated first: a bad client never learns anything of the token.
+/// lookup prefix is `token_prefix`, when one is given (`None` when there is no such row).
+/// The client is authenticated first: a bad client never learns anything of the token.
 pub async fn authenticated_client_and_token(
-    provider: &Provider,
-    headers: &HeaderMap,
-    query: &Params,
-    form: &Params,
-    token_prefix: &str,
-) -> Result<(OAuth2App, Option<Uuid>, Option<OAuth2Token>), OAuth2Error> {
-    authenticate(provider, headers, query, form, Some(token_prefix)).await
-}
-
-async fn authenticate(
     provider: &Provider,
     headers: &HeaderMap,
     query: &Params,

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     SharedProvider,
     audience::InvalidResource,
-    client::{authenticated_client, authenticated_client_and_token},
+    client::authenticated_client_and_token,
     error::OAuth2Error,
     params::{Params, read_request},
     pkce, redirect_uri, scopes,
@@ -109,19 +109,9 @@ async fn issue(
             .map(|presented| presented.prefix),
         _ => None,
     };
-    let (app, secret_id, stored) = match token_prefix {
-        Some(prefix) => {
-            let (app, secret_id, stored) =
-                authenticated_client_and_token(provider, &parts.headers, &query, &form, prefix)
-                    .await?;
-            (app, secret_id, Some(stored))
-        }
-        None => {
-            let (app, secret_id) =
-                authenticated_client(provider, &parts.headers, &query, &form).await?;
-            (app, secret_id, None)
-        }
-    };
+    let (app, secret_id, stored) =
+        authenticated_client_and_token(provider, &parts.headers, &query, &form, token_prefix)
+            .await?;
     if !app.grant_types.iter().any(|g| g == grant.as_str()) {
         // RFC 6749 §5.2: the client is not registered for this grant.
         return Err(OAuth2Error::bad_request(
@@ -315,12 +305,13 @@ async fn exchange_code(
     }
 }
 
-/// `prefetched` is the token row read with the client, when the token parsed.
+/// `stored` is the token row read with the client: `issue` looked it up whenever the
+/// token parses, which `refresh` checks first, so `None` here means no such row.
 async fn refresh(
     provider: &SharedProvider,
     form: &Params,
     app: &OAuth2App,
-    prefetched: Option<Option<OAuth2Token>>,
+    stored: Option<OAuth2Token>,
     resource: Option<String>,
     ip: String,
     audit: &AuditContext,
@@ -331,16 +322,7 @@ async fn refresh(
         .ok_or_else(|| OAuth2Error::invalid_request("Missing required parameter: refresh_token"))?;
     let requested_scope = form.one("scope")?;
     let presented = Presented::parse(raw).ok_or_else(|| OAuth2Error::invalid_grant(BAD_REFRESH))?;
-    let stored = match prefetched {
-        Some(stored) => stored,
-        None => {
-            provider
-                .store
-                .oauth2_token_by_prefix(system, presented.prefix)
-                .await?
-        }
-    }
-    .ok_or_else(|| OAuth2Error::invalid_grant(BAD_REFRESH))?;
+    let stored = stored.ok_or_else(|| OAuth2Error::invalid_grant(BAD_REFRESH))?;
     if !(presented.matches(&stored.refresh_hash) & (stored.app_id == app.id)) {
         return Err(OAuth2Error::invalid_grant(BAD_REFRESH));
     }

@@ -46,12 +46,14 @@ impl Store {
         // On PostgreSQL the cache stays off until the invalidation listener has
         // subscribed (see [`Store::auth_cache_listener`]).
         let cache_live = matches!(db, Db::Sqlite { .. });
+        let query_count = std::sync::Arc::<std::sync::atomic::AtomicU64>::default();
+        let rotations = queries::rotation::RotationQueue::new(db.clone(), query_count.clone());
         Store {
             db,
-            queries: std::sync::Arc::default(),
+            queries: query_count,
             cipher: None,
             auth_cache: std::sync::Arc::new(auth_cache::AuthCache::new(cache_live)),
-            rotations: std::sync::Arc::default(),
+            rotations: std::sync::Arc::new(rotations),
         }
     }
 

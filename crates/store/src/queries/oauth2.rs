@@ -764,10 +764,7 @@ impl Store {
         check(subject, Action::Delete, &code_token_object(old.user_id))?;
         check(subject, Action::Create, &Object::api_key(key.user_id))?;
         let rotation = Rotation::new(old, key, token, now());
-        let rotated = self
-            .rotations
-            .rotate(&self.db, &self.queries, rotation)
-            .await?;
+        let rotated = self.rotations.rotate(rotation).await?;
         if rotated {
             self.auth_changed(old.user_id);
         }

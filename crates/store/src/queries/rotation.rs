@@ -154,8 +154,9 @@ struct Queued {
 
 /// The queue in front of the rotation task. The task starts with the first rotation
 /// (on the runtime that asks for it) and ends when the store's last clone is dropped.
-#[derive(Default)]
 pub(crate) struct RotationQueue {
+    db: Db,
+    queries: Arc<AtomicU64>,
     sender: OnceLock<mpsc::UnboundedSender<Queued>>,
 }
 
@@ -168,17 +169,20 @@ impl std::fmt::Debug for RotationQueue {
 }
 
 impl RotationQueue {
-    /// Commits `rotation`, with whichever others are waiting. `queries` counts one
-    /// database call per batch.
-    pub(crate) async fn rotate(
-        &self,
-        db: &Db,
-        queries: &Arc<AtomicU64>,
-        rotation: Rotation,
-    ) -> Result<bool> {
+    /// A queue for `db`; `queries` counts one database call per batch.
+    pub(crate) fn new(db: Db, queries: Arc<AtomicU64>) -> RotationQueue {
+        RotationQueue {
+            db,
+            queries,
+            sender: OnceLock::new(),
+        }
+    }
+
+    /// Commits `rotation`, with whichever others are waiting.
+    pub(crate) async fn rotate(&self, rotation: Rotation) -> Result<bool> {
         let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(run(db.clone(), queries.clone(), receiver));
+            tokio::spawn(run(self.db.clone(), self.queries.clone(), receiver));
             sender
         });
         let (reply, answer) = oneshot::channel();
