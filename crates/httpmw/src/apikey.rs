@@ -586,7 +586,10 @@ pub async fn precheck(state: &AuthState, req: &mut Request) {
         None => NO_TOKEN.clone(),
         token => {
             let info = RequestInfo::with_token(req, token);
-            Prechecked(Arc::new(validate(state, &info).await))
+            // Boxed: inlined, validation's future (cache, then database) would make the
+            // gate's own future, which every request moves into a box, several times
+            // larger for the requests that carry no credential at all.
+            Prechecked(Arc::new(Box::pin(validate(state, &info)).await))
         }
     };
     req.extensions_mut().insert(prechecked);

@@ -15,6 +15,7 @@ on_both_backends!(
     template_version_mismatch_closes_the_window,
     deleted_workspace_agents_are_refused,
     bad_plans_and_busy_workspaces_are_refused,
+    file_uploads_have_a_body_limit_of_their_own,
     members_reach_only_their_own_workspaces,
     agent_tokens_are_checked,
     agent_routes_cost_one_query,
@@ -358,6 +359,40 @@ async fn deleted_workspace_agents_are_refused(app: TestApp) {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+/// Files may be up to 10 MiB; every other body stops at 1 MiB (spec/ops.md §1.2).
+async fn file_uploads_have_a_body_limit_of_their_own(app: TestApp) {
+    let w = world(&app, Uuid::new_v4(), 0, false).await;
+    let padded = |bytes: usize| {
+        let mut plan: Value = serde_json::from_str(&plan(Uuid::nil(), 0, false)).unwrap();
+        plan["padding"] = json!("x".repeat(bytes));
+        plan.to_string()
+    };
+    let res = app
+        .post("/api/v2/files")
+        .token(&w.owner)
+        .body_with_type("application/json", &padded(3 << 20))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    let res = app
+        .post("/api/v2/files")
+        .token(&w.owner)
+        .body_with_type("application/json", &padded(11 << 20))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.text());
+    let res = app
+        .post("/api/v2/users/me/keys/tokens")
+        .token(&w.owner)
+        .body_with_type(
+            "application/json",
+            &json!({"token_name": "x".repeat(3 << 20)}).to_string(),
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.text());
 }
 
 async fn bad_plans_and_busy_workspaces_are_refused(app: TestApp) {
