@@ -9,6 +9,7 @@ pub mod config;
 pub mod duration;
 pub mod echo;
 pub mod external_auth;
+pub mod head_timeout;
 pub mod jobs;
 pub mod names;
 pub mod oauth_client;

@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 use crate::{
     app::{AppState, normalise_access_url, open_database},
     config::{LogFormat, ServerConfig},
+    head_timeout::HeadTimeouts,
     router,
 };
 
@@ -118,13 +119,11 @@ pub async fn serve_connections(
     grace: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    use hyper_util::{
-        rt::{TokioIo, TokioTimer},
-        service::TowerToHyperService,
-    };
+    use hyper_util::{rt::TokioIo, service::TowerToHyperService};
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (alive, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
+    let head_timeouts = HeadTimeouts::start(read_header_timeout);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -148,7 +147,7 @@ pub async fn serve_connections(
             },
         );
         let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
+            .timer(head_timeouts.connection())
             .header_read_timeout(read_header_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
