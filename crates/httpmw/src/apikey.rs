@@ -13,7 +13,7 @@ use std::{
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -32,6 +32,7 @@ use crate::{
     audit::{AuditAction, AuditContext, AuditResource, Auditor},
     error::{ApiError, InsufficientScope},
     request_id::RequestId,
+    request_log::RequestLog,
     token,
     user_link::{LinkRefreshError, LinkRefresher, friendly_name, needs_link},
 };
@@ -44,7 +45,8 @@ pub const MCP_CHALLENGE_SCOPE: &str = "user:read workspace:read template:read";
 
 /// The session cookie, also the first token source.
 pub const SESSION_COOKIE: &str = "coder_session_token";
-pub const SESSION_TOKEN_HEADER: &str = "coder-session-token";
+// A `HeaderName`, not a `&str`: a lookup by text parses and hashes the name each time.
+pub static SESSION_TOKEN_HEADER: HeaderName = HeaderName::from_static("coder-session-token");
 
 /// What authentication needs from the server's configuration.
 #[derive(Debug, Clone)]
@@ -205,7 +207,7 @@ pub fn presented_token(headers: &HeaderMap, uri: &Uri) -> Option<(String, TokenS
         return Some((v, TokenSource::SessionQuery));
     }
     if let Some(v) = headers
-        .get(SESSION_TOKEN_HEADER)
+        .get(&SESSION_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
     {
@@ -323,17 +325,22 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     pub fn of(req: &Request) -> RequestInfo {
-        RequestInfo::with_token(req, presented_token(req.headers(), req.uri()))
+        RequestInfo::with_token(
+            req,
+            presented_token(req.headers(), req.uri()),
+            RequestLog::request_id_in(req.extensions()),
+        )
     }
 
-    fn with_token(req: &Request, token: Option<(String, TokenSource)>) -> RequestInfo {
+    fn with_token(
+        req: &Request,
+        token: Option<(String, TokenSource)>,
+        request_id: Uuid,
+    ) -> RequestInfo {
         RequestInfo {
             token,
             ip: crate::client_ip::peer_ip(req.extensions()),
-            request_id: req
-                .extensions()
-                .get::<RequestId>()
-                .map_or_else(Uuid::nil, |id| id.0),
+            request_id,
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
             mcp: req.uri().path() == MCP_PATH,
         }
@@ -576,23 +583,23 @@ async fn bookkeeping(
 }
 
 /// Resolves the credential once per request and stores the result; never rejects.
-/// The gate calls it for every request, before routing.
-pub async fn precheck(state: &AuthState, req: &mut Request) {
+/// The gate calls it for every request, before routing. (`&mut`: a shared reference to
+/// a request cannot be held across an await in a `Send` future; its body is not `Sync`.)
+pub async fn precheck(state: &AuthState, req: &mut Request, request_id: RequestId) -> Prechecked {
     // Most unauthenticated traffic (health checks, discovery, static pages) carries no
     // credential: one shared answer, nothing to allocate.
     static NO_TOKEN: LazyLock<Prechecked> =
         LazyLock::new(|| Prechecked(Arc::new(Ok(Outcome::NoToken))));
-    let prechecked = match presented_token(req.headers(), req.uri()) {
+    match presented_token(req.headers(), req.uri()) {
         None => NO_TOKEN.clone(),
         token => {
-            let info = RequestInfo::with_token(req, token);
+            let info = RequestInfo::with_token(req, token, request_id.0);
             // Boxed: inlined, validation's future (cache, then database) would make the
             // gate's own future, which every request moves into a box, several times
             // larger for the requests that carry no credential at all.
             Prechecked(Arc::new(Box::pin(validate(state, &info)).await))
         }
-    };
-    req.extensions_mut().insert(prechecked);
+    }
 }
 
 /// Rejects requests without a valid credential or an active user, then attaches the actor.
@@ -601,7 +608,7 @@ pub async fn require_api_key(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let outcome = match req.extensions().get::<Prechecked>() {
+    let outcome = match RequestLog::prechecked_in(req.extensions()) {
         Some(p) => p.0.as_ref().clone(),
         None => {
             let info = RequestInfo::of(&req);

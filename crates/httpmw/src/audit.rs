@@ -25,7 +25,7 @@ use gatehouse_store::{Store, models::now, queries::audit::AuditLog};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::{Actor, client_ip::peer_ip, request_id::RequestId};
+use crate::{Actor, client_ip::peer_ip, request_log::RequestLog};
 
 /// Audit writes of failed authentications in flight at once.
 pub const BACKGROUND_LIMIT: usize = 64;
@@ -100,9 +100,7 @@ impl AuditContext {
 
     pub fn from_parts(extensions: &axum::http::Extensions, headers: &HeaderMap) -> AuditContext {
         AuditContext {
-            request_id: extensions
-                .get::<RequestId>()
-                .map_or_else(Uuid::nil, |id| id.0),
+            request_id: RequestLog::request_id_in(extensions),
             ip: peer_ip(extensions).to_string(),
             user_agent: user_agent(headers),
             actor: extensions.get::<Actor>().map(Actor::user_id),

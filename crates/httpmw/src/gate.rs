@@ -101,23 +101,21 @@ where
             if let Some(trusted) = &config.trusted_proxies {
                 rewrite_peer(trusted, &mut req);
             }
-            let log = if is_websocket_upgrade(&req) {
-                RequestLog::websocket(start)
-            } else {
-                RequestLog::default()
-            };
-            let log_start = LogStart::of(&req, request_id);
+            let websocket = is_websocket_upgrade(&req);
+            let websocket_since = websocket.then_some(start);
+            let log_start = LogStart::of(&req, request_id, websocket);
             let method = req.method().clone();
             let no_store = config
                 .no_store_prefixes
                 .iter()
                 .any(|prefix| req.uri().path().starts_with(prefix));
             let unmatched = unmatched_route(req.uri().path());
-            req.extensions_mut().insert(request_id);
+            let prechecked = match &config.auth {
+                Some(auth) => Some(precheck(auth, &mut req, request_id).await),
+                None => None,
+            };
+            let log = RequestLog::new(request_id, websocket_since, prechecked);
             req.extensions_mut().insert(log.clone());
-            if let Some(auth) = &config.auth {
-                precheck(auth, &mut req).await;
-            }
             // A panic is answered as the 500 it becomes, logged and counted as one, and
             // still carries its request id.
             let mut res = match AssertUnwindSafe(inner.oneshot(req)).catch_unwind().await {

@@ -18,6 +18,7 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
+use rustc_hash::FxBuildHasher;
 
 /// Label values are shared (`Arc<str>`), so recording a request allocates nothing.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,13 +53,16 @@ struct ProbeLabels {
 }
 
 /// One route's metric handles, resolved once per (pattern, method) and then shared: a
-/// request takes one reference, not one per handle.
+/// request takes one reference, not one per handle, and finds its status code's counter
+/// without hashing its labels.
 #[derive(Debug, Clone)]
 pub struct RouteMetrics(Arc<RouteHandles>);
 
 #[derive(Debug)]
 struct RouteHandles {
     labels: RouteLabels,
+    /// `requests_processed_total` by status code, as the route has answered so far.
+    processed: RwLock<Vec<(u16, Counter)>>,
     concurrent: Gauge,
     latencies: Histogram,
     websockets: Gauge,
@@ -107,8 +111,9 @@ impl ProbeResult {
     }
 }
 
-/// Patterns are bounded by the routing table, unmatched paths by the two fixed labels.
-type RouteTable = HashMap<Box<str>, Vec<(Method, RouteMetrics)>>;
+/// Patterns are bounded by the routing table, unmatched paths by the two fixed labels;
+/// nobody outside chooses the keys, so a fast hash will do.
+type RouteTable = HashMap<Box<str>, Vec<(Method, RouteMetrics)>, FxBuildHasher>;
 
 const LATENCY_BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.010, 0.025, 0.050, 0.100, 0.500, 1.0, 5.0, 10.0, 30.0,
@@ -286,6 +291,7 @@ impl ApiMetrics {
             path: labels.path.clone(),
         };
         let route = RouteMetrics(Arc::new(RouteHandles {
+            processed: RwLock::default(),
             concurrent: self.0.concurrent.get_or_create_owned(&labels),
             latencies: self.0.latencies.get_or_create_owned(&labels),
             websockets: self.0.websockets.get_or_create_owned(&by_path),
@@ -338,12 +344,31 @@ impl ApiMetrics {
             }
             RequestKind::Websocket { held_open: true } => {}
         }
-        let labels = RequestLabels {
-            code: status.as_u16(),
-            method: route.0.labels.method.clone(),
-            path: route.0.labels.path.clone(),
+        self.count_processed(route, status.as_u16());
+    }
+
+    fn count_processed(&self, route: &RouteMetrics, code: u16) {
+        let count = |by_code: &[(u16, Counter)]| {
+            by_code
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, counter)| counter.inc())
+                .is_some()
         };
-        self.0.processed.get_or_create(&labels).inc();
+        let processed = &route.0.processed;
+        if count(&processed.read().unwrap_or_else(PoisonError::into_inner)) {
+            return;
+        }
+        let mut by_code = processed.write().unwrap_or_else(PoisonError::into_inner);
+        if !count(&by_code) {
+            let counter = self.0.processed.get_or_create_owned(&RequestLabels {
+                code,
+                method: route.0.labels.method.clone(),
+                path: route.0.labels.path.clone(),
+            });
+            counter.inc();
+            by_code.push((code, counter));
+        }
     }
 }
 

@@ -23,8 +23,9 @@ use axum::{
 use gatehouse_sdk::gofmt::go_duration_string;
 
 use crate::{
-    apikey::{Outcome, Prechecked, parses_true},
+    apikey::{Outcome, parses_true},
     error::ApiError,
+    request_log::RequestLog,
 };
 
 const SHARDS: usize = 16;
@@ -214,12 +215,10 @@ pub enum Bypass {
 }
 
 fn authenticated(req: &Request) -> Option<&crate::apikey::Authenticated> {
-    req.extensions()
-        .get::<Prechecked>()
-        .and_then(|p| match p.0.as_ref() {
-            Ok(Outcome::Authenticated(auth)) => Some(auth.as_ref()),
-            _ => None,
-        })
+    RequestLog::prechecked_in(req.extensions()).and_then(|p| match p.0.as_ref() {
+        Ok(Outcome::Authenticated(auth)) => Some(auth.as_ref()),
+        _ => None,
+    })
 }
 
 pub fn bypass_of(req: &Request) -> Bypass {

@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-coder-request-id");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The nil id (the default) stands for a request that did not pass the gate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestId(pub Uuid);
 
 impl RequestId {

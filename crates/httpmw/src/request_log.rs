@@ -16,27 +16,32 @@ use axum::{
 use uuid::Uuid;
 
 use crate::{
+    apikey::Prechecked,
     metrics::{InFlight, ProbeResult, RequestKind, RouteMetrics, WebsocketDuration},
     request_id::RequestId,
 };
 
-/// Fields inner layers add to the request's log event. Set-once cells: no lock on the
-/// hot path.
+/// What the gate knows of a request, shared with the layers and handlers inside it: its
+/// id, its credential's precheck, and the fields inner layers add to its log event.
+/// Set-once cells: no lock on the hot path. One request extension instead of one each:
+/// every extension is a boxed value in a map that grows as they arrive.
 #[derive(Debug, Clone, Default)]
 pub struct RequestLog(Arc<Fields>);
 
 #[derive(Debug, Default)]
 struct Fields {
+    request_id: RequestId,
+    /// The credential's precheck (spec/auth.md §1.8), when the gate ran one.
+    prechecked: Option<Prechecked>,
     requestor: OnceLock<(Uuid, String)>,
     api_key_id: OnceLock<String>,
     auth_type: OnceLock<&'static str>,
     /// (workspace id, agent id, agent name) on agent-token routes (decisions.md 39).
     agent: OnceLock<(Uuid, Uuid, String)>,
-    /// The matched route, set by [`crate::route_info`] before the handler runs.
-    route: OnceLock<RouteMetrics>,
-    /// The route's in-flight gauge, lowered when the last holder of this record (the gate,
-    /// or the request if a handler keeps it) lets go, however the request ended.
-    in_flight: OnceLock<InFlight>,
+    /// The matched route, set by [`crate::route_info`] before the handler runs, and its
+    /// in-flight gauge, lowered when the last holder of this record (the gate, or the
+    /// request if a handler keeps it) lets go, however the request ended.
+    route: OnceLock<(RouteMetrics, InFlight)>,
     /// For a websocket upgrade, when the gate saw it: its duration runs from there.
     websocket_since: Option<Instant>,
     /// A handler took the websocket over ([`RequestLog::hold_websocket`]).
@@ -64,12 +69,35 @@ impl WebsocketSpan {
 }
 
 impl RequestLog {
-    /// The record of a websocket upgrade that reached the gate at `since`.
-    pub fn websocket(since: Instant) -> RequestLog {
+    /// The record of a request; `websocket_since` is when the gate saw a websocket
+    /// upgrade.
+    pub fn new(
+        request_id: RequestId,
+        websocket_since: Option<Instant>,
+        prechecked: Option<Prechecked>,
+    ) -> RequestLog {
         RequestLog(Arc::new(Fields {
-            websocket_since: Some(since),
+            request_id,
+            prechecked,
+            websocket_since,
             ..Fields::default()
         }))
+    }
+
+    pub fn request_id(&self) -> RequestId {
+        self.0.request_id
+    }
+
+    /// The id of the request these extensions belong to; nil outside the gate.
+    pub fn request_id_in(extensions: &axum::http::Extensions) -> uuid::Uuid {
+        extensions
+            .get::<RequestLog>()
+            .map_or_else(uuid::Uuid::nil, |log| log.0.request_id.0)
+    }
+
+    /// The precheck of the request these extensions belong to, if the gate ran one.
+    pub fn prechecked_in(extensions: &axum::http::Extensions) -> Option<&Prechecked> {
+        extensions.get::<RequestLog>()?.0.prechecked.as_ref()
     }
 
     /// How the gate counts this request.
@@ -87,7 +115,7 @@ impl RequestLog {
     /// on a matched route, or when already taken.
     pub fn hold_websocket(&self) -> Option<WebsocketSpan> {
         let since = self.0.websocket_since?;
-        let route = self.0.route.get()?;
+        let (route, _) = self.0.route.get()?;
         if self.0.held_open.swap(true, Ordering::AcqRel) {
             return None;
         }
@@ -124,15 +152,15 @@ impl RequestLog {
 
     /// Records the matched route and counts the request in flight on it.
     pub fn set_route(&self, route: RouteMetrics) {
-        let in_flight = InFlight::start(&route, self.0.websocket_since.is_some());
-        if self.0.route.set(route).is_ok() {
-            let _ = self.0.in_flight.set(in_flight);
+        if self.0.route.get().is_none() {
+            let in_flight = InFlight::start(&route, self.0.websocket_since.is_some());
+            let _ = self.0.route.set((route, in_flight));
         }
     }
 
     /// The matched route, if the router matched one.
     pub fn route(&self) -> Option<&RouteMetrics> {
-        self.0.route.get()
+        self.0.route.get().map(|(route, _)| route)
     }
 
     /// `api_key`, `oauth2` or `agent` (decisions.md 39).
@@ -143,8 +171,8 @@ impl RequestLog {
 
 /// What kind of request this is, for attribution (decisions.md 39): a websocket upgrade,
 /// an agent's call, or plain HTTP.
-fn request_type(req: &Request) -> &'static str {
-    if is_websocket_upgrade(req) {
+fn request_type(req: &Request, websocket: bool) -> &'static str {
+    if websocket {
         "websocket"
     } else if req.uri().path().starts_with("/api/v2/workspaceagents/me/") {
         "agent-rpc"
@@ -207,12 +235,13 @@ pub struct LogStart {
 }
 
 impl LogStart {
-    pub fn of(req: &Request, request_id: RequestId) -> LogStart {
+    /// `websocket`: the request is a websocket upgrade ([`is_websocket_upgrade`]).
+    pub fn of(req: &Request, request_id: RequestId, websocket: bool) -> LogStart {
         LogStart {
             method: req.method().clone(),
             uri: req.uri().clone(),
             request_id,
-            request_type: request_type(req),
+            request_type: request_type(req, websocket),
         }
     }
 

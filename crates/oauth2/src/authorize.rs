@@ -13,8 +13,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{
-    apikey::{Authenticated, Outcome, Prechecked, TokenSource},
+    apikey::{Authenticated, Outcome, TokenSource},
     audit::{AuditAction, AuditContext, AuditResource},
+    request_log::RequestLog,
 };
 use gatehouse_rbac::{ScopeName, scope::scopes_cover};
 use gatehouse_sdk::oauth2::{CodeChallengeMethod, ErrorCode, ResponseType};
@@ -197,7 +198,7 @@ fn clean_description(raw: &str) -> String {
 /// The signed-in user, if the request carries a usable browser or CLI session. An OAuth2
 /// access token is not a session: it must not approve other apps.
 fn session(req: &Request) -> Option<std::sync::Arc<Authenticated>> {
-    let outcome = req.extensions().get::<Prechecked>()?;
+    let outcome = RequestLog::prechecked_in(req.extensions())?;
     match outcome.0.as_ref() {
         Ok(Outcome::Authenticated(auth))
             if may_sign_in(&auth.user.status) && auth.key.login_type != "oauth2_provider_app" =>
