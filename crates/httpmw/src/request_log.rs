@@ -84,10 +84,6 @@ impl RequestLog {
         }))
     }
 
-    pub fn request_id(&self) -> RequestId {
-        self.0.request_id
-    }
-
     /// The id of the request these extensions belong to; nil outside the gate.
     pub fn request_id_in(extensions: &axum::http::Extensions) -> uuid::Uuid {
         extensions
