@@ -25,6 +25,7 @@ use crate::{
     external_auth::{ExternalAuth, SharedExternalAuth},
     jobs::provisioner::{JobSignal, Provisioner},
     oidc::Oidc,
+    shutdown::Shutdown,
 };
 
 /// Everything a handler may need. Cheap to clone.
@@ -64,6 +65,8 @@ pub struct App {
     pub oidc: Option<Arc<Oidc>>,
     /// External auth providers (Git hosts), when any is configured.
     pub external_auth: Option<SharedExternalAuth>,
+    /// The server's stop, as the websockets it serves hear it.
+    pub shutdown: Shutdown,
 }
 
 impl axum::extract::FromRef<AppState> for SharedProvider {
@@ -296,6 +299,7 @@ impl AppState {
             trusted_proxies,
             oidc,
             external_auth,
+            shutdown: Shutdown::default(),
         })))
     }
 }

@@ -19,4 +19,5 @@ pub mod pages;
 pub mod password;
 pub mod router;
 pub mod serve;
+pub mod shutdown;
 pub mod validate;

@@ -9,6 +9,7 @@ use crate::{
     config::{LogFormat, ServerConfig},
     head_timeout::HeadTimeouts,
     router,
+    shutdown::Shutdown,
 };
 
 fn init_logging(config: &ServerConfig) {
@@ -98,10 +99,19 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
         state.csp_hosts.proxies.clone(),
     );
     let read_header_timeout = state.config.http_read_header_timeout;
+    let websockets = state.shutdown.clone();
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
-    serve_connections(listener, app, read_header_timeout, grace, shutdown_signal()).await;
+    serve_connections(
+        listener,
+        app,
+        websockets,
+        read_header_timeout,
+        grace,
+        shutdown_signal(),
+    )
+    .await;
     tokio::time::timeout(grace, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
@@ -111,10 +121,13 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
 /// grace period. A client must send its request head within `read_header_timeout`, so a
 /// slow-loris client cannot hold a connection (and its memory) open. Connections may be
 /// upgraded (websockets); hyper-util's `GracefulShutdown` cannot watch those, so every
-/// connection task holds a sender of `alive` and is told to finish by `stop`.
+/// connection task holds a sender of `alive` and is told to finish by `stop`, and the
+/// websockets that handlers accepted hold on through `websockets`, which tells them to
+/// close.
 pub async fn serve_connections(
     listener: TcpListener,
     app: crate::router::App,
+    websockets: Shutdown,
     read_header_timeout: std::time::Duration,
     grace: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
@@ -175,9 +188,14 @@ pub async fn serve_connections(
     }
     drop(listener);
     let _ = stop.send(true);
+    websockets.begin();
     drop(alive);
+    let finished = async {
+        let _ = all_done.recv().await;
+        websockets.all_let_go().await;
+    };
     tokio::select! {
-        _ = all_done.recv() => {}
+        () = finished => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
         }

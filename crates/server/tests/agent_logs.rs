@@ -101,25 +101,30 @@ async fn logs_are_read_by_id_and_guarded(app: TestApp) {
 /// The app served over TCP as the binary serves it (upgrades included), until dropped.
 struct Served {
     address: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// Dropping it stops the server.
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// Ends when the server has finished stopping.
+    stopped: tokio::task::JoinHandle<()>,
 }
 
 async fn serve(app: &TestApp) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gatehouse_server::serve::serve_connections(
+    let (stop, told_to_stop) = tokio::sync::oneshot::channel::<()>();
+    let stopped = tokio::spawn(gatehouse_server::serve::serve_connections(
         listener,
         app.router.clone(),
+        app.state.shutdown.clone(),
         Duration::from_secs(5),
         Duration::from_secs(1),
         async move {
-            let _ = stopped.await;
+            let _ = told_to_stop.await;
         },
     ));
     Served {
         address,
-        _stop: stop,
+        stop,
+        stopped,
     }
 }
 
@@ -321,6 +326,27 @@ async fn a_silent_client_fails_its_liveness_probe_and_is_let_go() {
         close_frame(&mut silent).await,
         Some((1001, "Ping failed".to_owned()))
     );
+}
+
+/// When the server stops, an open log stream is closed with 1001 (going away) instead of
+/// being cut, and the server finishes only once the stream has let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_server_closes_log_streams_first() {
+    let (app, served, owner, agent_id) = probed_agent().await;
+    let mut socket = follow_as(&served, &agent_id, &owner).await;
+    assert_eq!(outputs(&next_batch(&mut socket).await), ["booting"]);
+    assert_eq!(app.state.shutdown.held(), 1);
+    let Served { stop, stopped, .. } = served;
+    drop(stop);
+    assert_eq!(
+        close_frame(&mut socket).await,
+        Some((1001, "The server is shutting down.".to_owned()))
+    );
+    tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the server finished stopping")
+        .unwrap();
+    assert_eq!(app.state.shutdown.held(), 0);
 }
 
 /// A follower's credential is re-checked at every liveness probe: while it holds, the

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::{
     api::liveness::{LivenessProbe, close},
     app::AppState,
+    shutdown::Held,
 };
 
 /// Lines per answer, and per websocket message.
@@ -119,6 +120,7 @@ pub async fn agent_logs(
         .and_then(RequestLog::hold_websocket);
     let store = app.store.clone();
     let probe_every = app.config.websocket_probe_interval;
+    let held = app.shutdown.hold();
     Ok(upgrade.on_upgrade(move |socket| async move {
         let probe = LivenessProbe::new(probe_every, span);
         let follower = Follower {
@@ -127,7 +129,7 @@ pub async fn agent_logs(
             workspace,
             agent_id,
         };
-        follow(socket, probe, store, follower, query.after).await;
+        follow(socket, probe, held, store, follower, query.after).await;
     }))
 }
 
@@ -141,10 +143,12 @@ struct Follower {
 }
 
 /// Sends batches until the client goes away, a read fails, the client stops answering
-/// liveness probes, or the credential it connected with stops authenticating.
+/// liveness probes, the credential it connected with stops authenticating, or the server
+/// stops (close 1001, going away).
 async fn follow(
     mut socket: WebSocket,
     mut probe: LivenessProbe,
+    mut held: Held,
     store: Store,
     follower: Follower,
     mut after: i64,
@@ -182,6 +186,10 @@ async fn follow(
             }
         }
         tokio::select! {
+            () = held.stopping() => {
+                close(&mut socket, close_code::AWAY, "The server is shutting down.").await;
+                return;
+            }
             () = tokio::time::sleep(POLL_EVERY) => {}
             () = probe.due() => {
                 if probe.probe(&mut socket).await.is_err() {
