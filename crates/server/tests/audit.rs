@@ -9,6 +9,7 @@ use crate::{
     harness::{OWNER_EMAIL, OWNER_PASSWORD, TestApp},
     oauth2::{code_for, confidential_app, exchange, refresh_grant, token_request},
     on_both_backends,
+    organizations::create_org,
 };
 
 on_both_backends!(
@@ -16,6 +17,7 @@ on_both_backends!(
     role_changes_granted_and_refused_are_recorded,
     oauth2_grants_reuse_and_revocation_are_recorded,
     only_auditors_read_the_log_and_search_is_validated,
+    organization_auditors_read_their_organizations_entries,
 );
 
 const PEER: &str = "203.0.113.7:40000";
@@ -348,4 +350,65 @@ async fn only_auditors_read_the_log_and_search_is_validated(app: TestApp) {
             .await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
     }
+}
+
+/// An organization auditor reads the entries of its organizations and nothing else: not
+/// another organization's, not the site's (sign-ins); the count agrees with the page.
+async fn organization_auditors_read_their_organizations_entries(app: TestApp) {
+    let (_, owner) = app.first_user().await;
+    let default_org = app.state.default_org.id.to_string();
+    let research = create_org(&app, &owner, "research").await;
+    let research_id = research["id"].as_str().unwrap().to_owned();
+    let (_, oa) = app.user_with_roles(&owner, "oa", &[]).await;
+    let (ra_id, _) = app.user_with_roles(&owner, "ra", &[]).await;
+    let set_roles = |org: &'static str, user: &'static str, roles: Value| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let res = app
+                .put(&format!("/api/v2/organizations/{org}/members/{user}/roles"))
+                .token(&owner)
+                .json(&json!({ "roles": roles }))
+                .send()
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        }
+    };
+    // One entry in the default organization, one in research.
+    set_roles("default", "oa", json!(["organization-auditor"])).await;
+    let res = app
+        .post(&format!("/api/v2/organizations/research/members/{ra_id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    set_roles("research", "ra", json!(["organization-auditor"])).await;
+
+    let res = app.get("/api/v2/audit").token(&oa).send().await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let body = res.json();
+    let seen = body["audit_logs"].as_array().unwrap();
+    assert!(!seen.is_empty(), "{body}");
+    assert!(
+        seen.iter()
+            .all(|e| e["organization_id"] == default_org.as_str()),
+        "{body}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e["resource_type"] == "organization_member" && e["resource_target"] == "oa"),
+        "{body}"
+    );
+    assert_eq!(body["count"].as_i64().unwrap(), seen.len() as i64, "{body}");
+    // The owner reads both organizations' entries and the site's sign-ins.
+    let all = entries(&app, &owner, "").await;
+    assert!(
+        all.iter()
+            .any(|e| e["organization_id"] == research_id.as_str())
+    );
+    assert!(
+        all.iter()
+            .any(|e| e["organization_id"] == "00000000-0000-0000-0000-000000000000")
+    );
+    assert!(all.len() > seen.len());
 }

@@ -14,7 +14,7 @@ on_both_backends!(
     removing_a_member_removes_access,
 );
 
-async fn create_org(app: &TestApp, token: &str, name: &str) -> Value {
+pub async fn create_org(app: &TestApp, token: &str, name: &str) -> Value {
     let res = app
         .post("/api/v2/organizations")
         .token(token)

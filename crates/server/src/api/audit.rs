@@ -1,4 +1,5 @@
-//! `GET /api/v2/audit` (spec/types.md §9.2): the audit log, newest first, for auditors.
+//! `GET /api/v2/audit` (spec/types.md §9.2): the audit log, newest first, for auditors
+//! (an organization auditor reads its organizations' entries).
 
 use std::collections::{HashMap, hash_map::Entry};
 
@@ -34,7 +35,10 @@ pub struct AuditQuery {
     pub offset: Option<String>,
 }
 
-/// The audit log: needs site-wide `audit_log: read` (owners and auditors).
+/// The audit log, newest first.
+///
+/// Every entry with site-wide `audit_log: read` (owners and auditors); an organization's
+/// entries with its `audit_log: read` (organization auditors).
 #[utoipa::path(
     get,
     path = "/api/v2/audit",

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use gatehouse_rbac::{Action, Object, ResourceType, Subject};
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use crate::{Store, authz::check, db::on_db, error::Result};
@@ -75,7 +76,7 @@ macro_rules! audit_where {
     };
 }
 
-const PAGE: &str = concat!(
+const PAGE_SELECT: &str = concat!(
     "SELECT a.id, a.time, a.user_id, a.organization_id, a.ip, a.user_agent, \
      a.resource_type, a.resource_id, a.resource_target, a.action, a.diff, a.status_code, \
      a.additional_fields, a.request_id, \
@@ -87,15 +88,37 @@ const PAGE: &str = concat!(
          (SELECT 1 FROM organizations o WHERE o.id = a.resource_id) \
        ELSE FALSE END AS is_deleted \
      FROM audit_logs a",
-    audit_where!(),
-    " ORDER BY a.time DESC, a.id DESC LIMIT $10 OFFSET $11"
+    audit_where!()
 );
+const PAGE_ORDER: &str = " ORDER BY a.time DESC, a.id DESC LIMIT $10 OFFSET $11";
 
-const COUNT: &str = concat!(
+const COUNT_SELECT: &str = concat!(
     "SELECT COUNT(*) FROM (SELECT 1 FROM audit_logs a",
-    audit_where!(),
-    " LIMIT $10) capped"
+    audit_where!()
 );
+const COUNT_CAP: &str = " LIMIT $10) capped";
+
+/// The page and count texts for a reader of every entry (`orgs` is `None`) or of the
+/// entries of `orgs` only: `a.organization_id IN (…)`, its parameters numbered after the
+/// query's own (the page has eleven, the count ten).
+fn page_and_count_sql(orgs: Option<&[Uuid]>) -> (String, String) {
+    let Some(orgs) = orgs else {
+        return (
+            format!("{PAGE_SELECT}{PAGE_ORDER}"),
+            format!("{COUNT_SELECT}{COUNT_CAP}"),
+        );
+    };
+    let within = |first: usize| {
+        let placeholders: Vec<String> = (first..first + orgs.len())
+            .map(|n| format!("${n}"))
+            .collect();
+        format!(" AND a.organization_id IN ({})", placeholders.join(", "))
+    };
+    (
+        format!("{PAGE_SELECT}{}{PAGE_ORDER}", within(12)),
+        format!("{COUNT_SELECT}{}{COUNT_CAP}", within(11)),
+    )
+}
 
 macro_rules! bind_filter {
     ($query:expr, $filter:expr) => {
@@ -110,6 +133,26 @@ macro_rules! bind_filter {
             .bind($filter.date_from)
             .bind($filter.date_to)
     };
+}
+
+/// Whose entries `subject` may read: everyone's (`None`) with site-wide `audit_log: read`
+/// (owners, auditors), else those of the organizations where it holds it
+/// (`organization-auditor`: spec/types.md §9.2, "at site or any-org level"); site-level
+/// entries are not in any organization. Nowhere: the site-wide refusal.
+fn readable_orgs(subject: &Subject) -> Result<Option<Vec<Uuid>>> {
+    let everything = Object::of(ResourceType::AuditLog);
+    let refused = match check(subject, Action::Read, &everything) {
+        Ok(()) => return Ok(None),
+        Err(refused) => refused,
+    };
+    let orgs: Vec<Uuid> = subject
+        .member_orgs()
+        .filter(|org| check(subject, Action::Read, &everything.in_org(*org)).is_ok())
+        .collect();
+    if orgs.is_empty() {
+        return Err(refused);
+    }
+    Ok(Some(orgs))
 }
 
 impl Store {
@@ -148,19 +191,31 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<AuditLogRow>, i64)> {
-        check(subject, Action::Read, &Object::of(ResourceType::AuditLog))?;
+        let orgs = readable_orgs(subject)?;
+        // Built from constants and numbered placeholders only; the ids are bound.
+        let (page, count) = page_and_count_sql(orgs.as_deref());
         let rows = on_db!(self, read, |pool| {
-            bind_filter!(sqlx::query_as::<_, AuditLogRow>(PAGE), filter)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(pool)
-                .await
+            let mut query = bind_filter!(
+                sqlx::query_as::<_, AuditLogRow>(AssertSqlSafe(page.as_str())),
+                filter
+            )
+            .bind(limit)
+            .bind(offset);
+            for org in orgs.iter().flatten() {
+                query = query.bind(org);
+            }
+            query.fetch_all(pool).await
         })?;
         let count = on_db!(self, read, |pool| {
-            bind_filter!(sqlx::query_scalar::<_, i64>(COUNT), filter)
-                .bind(AUDIT_COUNT_CAP)
-                .fetch_one(pool)
-                .await
+            let mut query = bind_filter!(
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(count.as_str())),
+                filter
+            )
+            .bind(AUDIT_COUNT_CAP);
+            for org in orgs.iter().flatten() {
+                query = query.bind(org);
+            }
+            query.fetch_one(pool).await
         })?;
         Ok((rows, count))
     }
