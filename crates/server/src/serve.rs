@@ -99,14 +99,14 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
         state.csp_hosts.proxies.clone(),
     );
     let read_header_timeout = state.config.http_read_header_timeout;
-    let websockets = state.shutdown.clone();
+    let shutdown = state.shutdown.clone();
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
     serve_connections(
         listener,
         app,
-        websockets,
+        shutdown,
         read_header_timeout,
         grace,
         shutdown_signal(),
@@ -121,21 +121,18 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
 /// grace period. A client must send its request head within `read_header_timeout`, so a
 /// slow-loris client cannot hold a connection (and its memory) open. Connections may be
 /// upgraded (websockets); hyper-util's `GracefulShutdown` cannot watch those, so every
-/// connection task holds a sender of `alive` and is told to finish by `stop`, and the
-/// websockets that handlers accepted hold on through `websockets`, which tells them to
-/// close.
+/// connection task, like every websocket a handler accepted, holds on to `shutdown`,
+/// which tells them all to finish and says when the last has.
 pub async fn serve_connections(
     listener: TcpListener,
     app: crate::router::App,
-    websockets: Shutdown,
+    shutdown: Shutdown,
     read_header_timeout: std::time::Duration,
     grace: std::time::Duration,
-    shutdown: impl std::future::Future<Output = ()>,
+    signal: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::{rt::TokioIo, service::TowerToHyperService};
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    let (alive, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
+    tokio::pin!(signal);
     let head_timeouts = HeadTimeouts::start(read_header_timeout);
     loop {
         let (stream, peer) = tokio::select! {
@@ -148,7 +145,7 @@ pub async fn serve_connections(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut signal => break,
         };
         let service = tower::ServiceExt::map_request(
             app.clone(),
@@ -164,14 +161,12 @@ pub async fn serve_connections(
             .header_read_timeout(read_header_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
-        let mut stopping = stopping.clone();
-        let alive = alive.clone();
+        let mut held = shutdown.hold();
         tokio::spawn(async move {
-            let _alive = alive;
             tokio::pin!(conn);
             let finished = tokio::select! {
                 result = conn.as_mut() => Some(result),
-                _ = stopping.wait_for(|stop| *stop) => None,
+                () = held.stopping() => None,
             };
             let result = match finished {
                 Some(result) => result,
@@ -187,15 +182,9 @@ pub async fn serve_connections(
         });
     }
     drop(listener);
-    let _ = stop.send(true);
-    websockets.begin();
-    drop(alive);
-    let finished = async {
-        let _ = all_done.recv().await;
-        websockets.all_let_go().await;
-    };
+    shutdown.begin();
     tokio::select! {
-        () = finished => {}
+        () = shutdown.all_let_go() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
         }

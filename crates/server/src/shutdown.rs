@@ -1,9 +1,10 @@
-//! Shutdown for the connections hyper no longer sees. An accepted websocket belongs to its
-//! handler's task, not to a connection task, so the graceful shutdown in
-//! [`crate::serve::serve_connections`] cannot finish it: the process would exit under it
-//! and the client would see the connection cut. Each websocket holds a [`Held`]; when the
-//! server stops, every holder hears it and closes its socket with 1001 (going away), and
-//! the server waits for the last one, within the grace period, before it exits.
+//! The server's stop as its connections see it. Every connection task holds a [`Held`],
+//! and so does every websocket a handler accepted: an accepted websocket belongs to its
+//! handler's task, not to a connection task, so without its own hold the process would
+//! exit under it and the client would see the connection cut. When the server stops,
+//! every holder hears it (a connection finishes its request in flight; a websocket closes
+//! with 1001, going away), and [`crate::serve::serve_connections`] waits for the last
+//! one, within the grace period, before it exits.
 
 use std::sync::{
     Arc,
@@ -12,7 +13,7 @@ use std::sync::{
 
 use tokio::sync::{Notify, watch};
 
-/// The server's shutdown as its long-lived connections see it. Cheap to clone.
+/// The server's stop as its connections see it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Shutdown(Arc<Inner>);
 
@@ -39,7 +40,7 @@ impl Shutdown {
         self.0.stopping.send_replace(true);
     }
 
-    /// A hold for one long-lived connection, let go when dropped.
+    /// A hold for one connection or websocket, let go when dropped.
     pub fn hold(&self) -> Held {
         self.0.held.fetch_add(1, Ordering::AcqRel);
         Held {
@@ -48,12 +49,12 @@ impl Shutdown {
         }
     }
 
-    /// How many connections hold on now.
+    /// How many connections and websockets hold on now.
     pub fn held(&self) -> usize {
         self.0.held.load(Ordering::Acquire)
     }
 
-    /// Ends once no connection holds on.
+    /// Ends once nothing holds on.
     pub async fn all_let_go(&self) {
         loop {
             let notified = self.0.all_let_go.notified();
@@ -68,7 +69,7 @@ impl Shutdown {
     }
 }
 
-/// One long-lived connection's hold on the server.
+/// One connection's or websocket's hold on the server.
 pub struct Held {
     inner: Arc<Inner>,
     stopping: watch::Receiver<bool>,
