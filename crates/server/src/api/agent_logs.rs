@@ -82,7 +82,7 @@ fn to_json(line: AgentLogLine) -> WorkspaceAgentLog {
 /// `follow`, a websocket carrying each new batch.
 #[utoipa::path(get, path = "/api/v2/workspaceagents/{workspaceagent}/logs", tag = "Agents",
     security(("CoderSessionToken" = [])),
-    params(("workspaceagent" = String, Path),
+    params(("workspaceagent" = Uuid, Path),
         ("after" = Option<i64>, Query, description = "Only lines with a larger id"),
         ("follow" = Option<bool>, Query, description = "Upgrade to a websocket that sends new lines as JSON arrays")),
     responses((status = 200, body = Vec<WorkspaceAgentLog>), (status = 101, description = "Following over a websocket"),

@@ -80,7 +80,7 @@ pub async fn patch_logs(
 
 /// Get an agent by id.
 #[utoipa::path(get, path = "/api/v2/workspaceagents/{workspaceagent}", tag = "Agents",
-    params(("workspaceagent" = String, Path)),
+    params(("workspaceagent" = Uuid, Path)),
     responses((status = 200, body = gatehouse_sdk::workspaces::WorkspaceAgent), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn get_agent(
     State(app): State<AppState>,
@@ -235,7 +235,7 @@ pub async fn list_sub_agents(
 
 /// Delete one of this agent's sub-agents; its token stops working at once.
 #[utoipa::path(delete, path = "/api/v2/workspaceagents/me/subagents/{subagent}", tag = "Agents",
-    security(("CoderSessionToken" = [])), params(("subagent" = String, Path)),
+    security(("CoderSessionToken" = [])), params(("subagent" = Uuid, Path)),
     responses((status = 204, description = "Deleted"), (status = 400, body = Envelope), (status = 401, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn delete_sub_agent(
     State(app): State<AppState>,

@@ -76,7 +76,7 @@ pub async fn upload_file(
 
 /// Download a file you may read.
 #[utoipa::path(get, path = "/api/v2/files/{fileID}", tag = "Files",
-    params(("fileID" = String, Path)),
+    params(("fileID" = Uuid, Path)),
     responses((status = 200, description = "The file's bytes"), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn get_file(
     State(app): State<AppState>,

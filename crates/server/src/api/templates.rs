@@ -192,7 +192,7 @@ pub async fn create_template_version(
 
 /// Get a template version.
 #[utoipa::path(get, path = "/api/v2/templateversions/{templateversion}", tag = "Templates",
-    params(("templateversion" = String, Path)),
+    params(("templateversion" = Uuid, Path)),
     responses((status = 200, body = TemplateVersion), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn get_template_version(
     State(app): State<AppState>,
@@ -274,7 +274,7 @@ pub async fn create_template(
 
 /// Get a template.
 #[utoipa::path(get, path = "/api/v2/templates/{template}", tag = "Templates",
-    params(("template" = String, Path)),
+    params(("template" = Uuid, Path)),
     responses((status = 200, body = Template), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn get_template(
     State(app): State<AppState>,

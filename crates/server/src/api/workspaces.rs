@@ -293,7 +293,7 @@ pub async fn create_workspace(
 
 /// Get a workspace.
 #[utoipa::path(get, path = "/api/v2/workspaces/{workspace}", tag = "Workspaces",
-    params(("workspace" = String, Path)),
+    params(("workspace" = Uuid, Path)),
     responses((status = 200, body = Workspace), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn get_workspace(
     State(app): State<AppState>,
@@ -349,7 +349,7 @@ pub async fn list_workspaces(
 
 /// Start, stop or delete a workspace.
 #[utoipa::path(post, path = "/api/v2/workspaces/{workspace}/builds", tag = "Builds",
-    params(("workspace" = String, Path)), request_body = CreateWorkspaceBuildRequest,
+    params(("workspace" = Uuid, Path)), request_body = CreateWorkspaceBuildRequest,
     responses((status = 201, body = WorkspaceBuild), (status = 400, body = Envelope), (status = 403, body = Envelope), (status = 404, body = Envelope), (status = 409, body = Envelope)))]
 pub async fn create_build(
     State(app): State<AppState>,
@@ -416,7 +416,7 @@ pub async fn create_build(
 
 /// Get a build.
 #[utoipa::path(get, path = "/api/v2/workspacebuilds/{workspacebuild}", tag = "Builds",
-    params(("workspacebuild" = String, Path)),
+    params(("workspacebuild" = Uuid, Path)),
     responses((status = 200, body = WorkspaceBuild), (status = 400, body = Envelope), (status = 404, body = Envelope)))]
 pub async fn get_build(
     State(app): State<AppState>,
@@ -433,7 +433,7 @@ pub async fn get_build(
 
 /// List a workspace's builds, newest first.
 #[utoipa::path(get, path = "/api/v2/workspaces/{workspace}/builds", tag = "Builds",
-    params(("workspace" = String, Path)),
+    params(("workspace" = Uuid, Path)),
     responses((status = 200, body = Vec<WorkspaceBuild>), (status = 404, body = Envelope)))]
 pub async fn list_builds(
     State(app): State<AppState>,
@@ -460,7 +460,7 @@ pub struct CancelQuery {
 /// Cancel a build: pending jobs end at once, running ones as soon as their provisioner
 /// stops.
 #[utoipa::path(patch, path = "/api/v2/workspacebuilds/{workspacebuild}/cancel", tag = "Builds",
-    params(("workspacebuild" = String, Path), CancelQuery),
+    params(("workspacebuild" = Uuid, Path), CancelQuery),
     responses((status = 200, body = Envelope), (status = 400, body = Envelope), (status = 403, body = Envelope), (status = 404, body = Envelope), (status = 412, body = Envelope)))]
 pub async fn cancel_build(
     State(app): State<AppState>,
