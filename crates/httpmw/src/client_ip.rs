@@ -1,8 +1,9 @@
 //! The client's address: the TCP peer, or, when the peer is a trusted proxy, the address
 //! the proxy reports (decisions.md 8; Coder's `httpmw.ExtractRealIP`).
 //!
-//! [`rewrite_peer`] rewrites the request's `ConnectInfo` so that every later reader (rate limits,
-//! the request log, API key `last_used` bookkeeping, login records) sees one answer.
+//! The gate resolves it once per request ([`client_address`]) and records it in the
+//! request's [`RequestLog`], so that every later reader (rate limits, the request log, API
+//! key `last_used` bookkeeping, login records) sees one answer.
 
 use std::{
     convert::Infallible,
@@ -10,10 +11,12 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request},
+    extract::{ConnectInfo, FromRequestParts},
     http::{Extensions, HeaderMap, HeaderName, request::Parts},
 };
 use ipnet::IpNet;
+
+use crate::request_log::RequestLog;
 
 /// The client address as a bare IP string (`0.0.0.0` when unknown).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +30,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// The request's client address, `0.0.0.0` when the server did not record one.
+/// The request's client address as the gate resolved it (or, outside the gate, the
+/// `ConnectInfo` peer), `0.0.0.0` when nothing recorded one.
 pub fn peer_ip(extensions: &Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |ci| ci.0.ip())
+    RequestLog::client_in(extensions)
+        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0))
+        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |addr| {
+            addr.ip()
+        })
 }
 
 /// Which proxies are believed, and which of their headers (`--proxy-trusted-origins`,
@@ -110,15 +116,17 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Rewrites the recorded peer address from trusted proxy headers, before anything reads
-/// it (the gate calls this first).
-pub fn rewrite_peer(trusted: &TrustedProxies, req: &mut Request) {
-    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let client = trusted.resolve(peer.ip(), req.headers());
-        if client != peer.ip() {
-            req.extensions_mut()
-                .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
-        }
+/// The client address of a request that arrived from `peer`: the peer itself, or what
+/// its headers say when it is a trusted proxy (the gate calls this before anything reads
+/// the address).
+pub fn client_address(
+    trusted: Option<&TrustedProxies>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> SocketAddr {
+    match trusted {
+        Some(trusted) => SocketAddr::new(trusted.resolve(peer.ip(), headers), peer.port()),
+        None => peer,
     }
 }
 

@@ -1,39 +1,48 @@
 //! The gate around the router (spec/ops.md §1.2): what every request gets, in one service
 //! and one future instead of a boxed layer each — a fresh request id, the client address
-//! behind trusted proxies, panic recovery, the request log, route metrics, and the
-//! standard response headers. What depends on the route (authentication, limits) stays
-//! on the routes; [`crate::route_info`] tells the gate which route answered.
+//! behind trusted proxies, the route it is for, panic recovery, the request log, route
+//! metrics, and the standard response headers. What depends on the route
+//! (authentication, limits) stays on the routes.
+//!
+//! The gate's future is a plain state machine, not a boxed `async` block: hyper keeps the
+//! in-flight future of a connection in one allocation it reuses, so a request that carries
+//! no credential is served without the gate allocating a future or copying the router's
+//! into one.
 
 use std::{
     convert::Infallible,
-    panic::AssertUnwindSafe,
+    net::SocketAddr,
+    panic::{AssertUnwindSafe, catch_unwind},
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
     time::Instant,
 };
 
 use axum::{
-    extract::Request,
-    http::{HeaderValue, header},
+    extract::{ConnectInfo, Request},
+    http::{HeaderValue, Method, header},
     response::Response,
 };
-use futures_util::FutureExt;
-use tower::{Layer, Service, ServiceExt};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use crate::{
-    apikey::{AuthState, precheck},
-    client_ip::{TrustedProxies, rewrite_peer},
+    apikey::{AuthState, Precheck, Prechecked, precheck},
+    client_ip::{TrustedProxies, client_address},
     metrics::ApiMetrics,
     recover::panic_response,
     request_id::{REQUEST_ID_HEADER, RequestId},
     request_log::{LogStart, RequestLog, is_websocket_upgrade, unmatched_route},
+    route_info::{RouteId, RouteTable},
 };
 
 /// What the gate is configured with; built once at start-up.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct GateConfig {
     pub metrics: ApiMetrics,
+    /// Every route pattern the router holds ([`crate::route_info`]).
+    pub routes: RouteTable,
     /// Set only when `--proxy-trusted-*` are (decisions.md 8).
     pub trusted_proxies: Option<Arc<TrustedProxies>>,
     /// `Strict-Transport-Security`, when the access URL is https and it is enabled.
@@ -66,6 +75,7 @@ impl<S> Layer<S> for GateLayer {
         Gate {
             inner,
             config: self.config.clone(),
+            peer: None,
         }
     }
 }
@@ -74,6 +84,27 @@ impl<S> Layer<S> for GateLayer {
 pub struct Gate<S> {
     inner: S,
     config: Arc<GateConfig>,
+    /// The TCP peer of the connection this copy serves; without one (a request built in
+    /// process), a `ConnectInfo` extension stands in.
+    peer: Option<SocketAddr>,
+}
+
+impl<S> Gate<S> {
+    /// The route patterns the gate labels requests with.
+    pub fn route_patterns(&self) -> impl Iterator<Item = &str> {
+        self.config.routes.patterns()
+    }
+}
+
+impl<S: Clone> Gate<S> {
+    /// A copy of the gate for one connection from `peer`.
+    pub fn for_peer(&self, peer: SocketAddr) -> Gate<S> {
+        Gate {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+            peer: Some(peer),
+        }
+    }
 }
 
 impl<S> Service<Request> for Gate<S>
@@ -83,70 +114,227 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = GateFuture<S>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // The router is always ready; readiness is checked on the clone that is called.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
-        let inner = self.inner.clone();
-        let config = self.config.clone();
-        Box::pin(async move {
-            let start = Instant::now();
-            let request_id = RequestId::fresh();
-            // Before the log and every limiter read the client address (spec/ops.md §1.2
-            // step 7).
-            if let Some(trusted) = &config.trusted_proxies {
-                rewrite_peer(trusted, &mut req);
-            }
-            let websocket = is_websocket_upgrade(&req);
-            let websocket_since = websocket.then_some(start);
-            let log_start = LogStart::of(&req, request_id, websocket);
-            let method = req.method().clone();
-            let no_store = config
+    fn call(&mut self, req: Request) -> GateFuture<S> {
+        let start = Instant::now();
+        let request_id = RequestId::fresh();
+        let config = &self.config;
+        // Before the log and every limiter read the client address (spec/ops.md §1.2
+        // step 7).
+        let client = self
+            .peer
+            .or_else(|| {
+                req.extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0)
+            })
+            .map(|peer| client_address(config.trusted_proxies.as_deref(), peer, req.headers()));
+        let route = config.routes.find(req.uri().path());
+        let websocket = is_websocket_upgrade(&req);
+        let bookkeeping = Bookkeeping {
+            start,
+            request_id,
+            route,
+            client,
+            websocket,
+            method: req.method().clone(),
+            log_start: LogStart::of(&req, request_id, websocket),
+            no_store: config
                 .no_store_prefixes
                 .iter()
-                .any(|prefix| req.uri().path().starts_with(prefix));
-            let unmatched = unmatched_route(req.uri().path());
-            let prechecked = match &config.auth {
-                Some(auth) => Some(precheck(auth, &mut req, request_id).await),
-                None => None,
-            };
-            let log = RequestLog::new(request_id, websocket_since, prechecked);
-            req.extensions_mut().insert(log.clone());
-            // A panic is answered as the 500 it becomes, logged and counted as one, and
-            // still carries its request id.
-            let mut res = match AssertUnwindSafe(inner.oneshot(req)).catch_unwind().await {
-                Ok(Ok(res)) => res,
-                Ok(Err(never)) => match never {},
-                Err(panic) => panic_response(panic),
-            };
-            let took = start.elapsed();
-            let route = match log.route() {
-                Some(route) => route.clone(),
-                None => config.metrics.route(&method, unmatched),
-            };
-            config
-                .metrics
-                .record(&route, log.kind(), res.status(), took, log.body_limit_hit());
-            let headers = res.headers_mut();
-            if no_store {
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                .any(|prefix| req.uri().path().starts_with(prefix)),
+            unmatched: unmatched_route(req.uri().path()),
+            config: config.clone(),
+        };
+        let check = config.auth.as_ref().map(|auth| {
+            let ip = client.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.ip());
+            precheck(auth, &req, request_id, ip)
+        });
+        let state = match check {
+            Some(Precheck::Pending(validation)) => {
+                // The router was readied for this call: it goes with the request, and a
+                // clone takes its place (tower's clone-and-swap).
+                let clone = self.inner.clone();
+                State::Prechecking {
+                    validation,
+                    req,
+                    inner: std::mem::replace(&mut self.inner, clone),
+                }
             }
-            headers.insert(REQUEST_ID_HEADER.clone(), request_id.header_value());
-            if let Some(hsts) = &config.hsts {
-                headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+            Some(Precheck::Ready(prechecked)) => {
+                bookkeeping.enter(&mut self.inner, req, Some(prechecked))
             }
-            // Every response says what it is (spec/ops.md §1.2 step 17).
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            log_start.finish(&log, res.status(), took);
-            Ok(res)
-        })
+            None => bookkeeping.enter(&mut self.inner, req, None),
+        };
+        GateFuture {
+            state,
+            bookkeeping: Some(bookkeeping),
+        }
+    }
+}
+
+/// What the gate keeps of a request while the router answers it.
+struct Bookkeeping {
+    start: Instant,
+    request_id: RequestId,
+    route: RouteId,
+    client: Option<SocketAddr>,
+    websocket: bool,
+    method: Method,
+    log_start: LogStart,
+    no_store: bool,
+    unmatched: &'static str,
+    config: Arc<GateConfig>,
+}
+
+impl Bookkeeping {
+    /// Records the request and hands it to the router; a panic while the router takes
+    /// it is answered like a panic in its future.
+    fn enter<S>(&self, inner: &mut S, mut req: Request, prechecked: Option<Prechecked>) -> State<S>
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        let route = self
+            .config
+            .routes
+            .metrics(&self.config.metrics, self.route, &self.method);
+        let log = RequestLog::new(
+            self.request_id,
+            self.client,
+            route,
+            self.websocket.then_some(self.start),
+            prechecked,
+        );
+        req.extensions_mut().insert(log.clone());
+        match catch_unwind(AssertUnwindSafe(|| inner.call(req))) {
+            Ok(response) => State::Routing { response, log },
+            Err(panic) => State::Done {
+                answer: Some((panic_response(panic), log)),
+            },
+        }
+    }
+
+    /// Counts, logs and finishes the response (spec/ops.md §1.2 steps 15–17).
+    fn finish(self, mut res: Response, log: &RequestLog) -> Response {
+        let took = self.start.elapsed();
+        RouteTable::check_agreement(
+            self.route,
+            log.route_missed(),
+            &self.method,
+            self.log_start.path(),
+        );
+        let metrics = &self.config.metrics;
+        let unmatched;
+        let route = match log.route() {
+            Some(route) => route,
+            None => {
+                unmatched = metrics.route(&self.method, self.unmatched);
+                &unmatched
+            }
+        };
+        metrics.record(route, log.kind(), res.status(), took, log.body_limit_hit());
+        let headers = res.headers_mut();
+        if self.no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        }
+        headers.insert(REQUEST_ID_HEADER.clone(), self.request_id.header_value());
+        if let Some(hsts) = &self.config.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        // Every response says what it is (spec/ops.md §1.2 step 17).
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        self.log_start.finish(log, res.status(), took);
+        res
+    }
+}
+
+pin_project! {
+    /// The gate's future: waiting for the credential's validation (only when one was
+    /// presented), then for the router's answer.
+    pub struct GateFuture<S: Service<Request>> {
+        #[pin]
+        state: State<S>,
+        bookkeeping: Option<Bookkeeping>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[project_replace = StateReplace]
+    enum State<S: Service<Request>> {
+        Prechecking {
+            validation: Pin<Box<dyn Future<Output = Prechecked> + Send>>,
+            req: Request,
+            inner: S,
+        },
+        Routing {
+            #[pin]
+            response: S::Future,
+            log: RequestLog,
+        },
+        Done {
+            answer: Option<(Response, RequestLog)>,
+        },
+    }
+}
+
+impl<S> Future for GateFuture<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let (res, log) = match this.state.as_mut().project() {
+                StateProj::Prechecking { validation, .. } => {
+                    let prechecked = ready!(validation.as_mut().poll(cx));
+                    let taken = this
+                        .state
+                        .as_mut()
+                        .project_replace(State::Done { answer: None });
+                    if let (StateReplace::Prechecking { req, mut inner, .. }, Some(bookkeeping)) =
+                        (taken, this.bookkeeping.as_ref())
+                    {
+                        let next = bookkeeping.enter(&mut inner, req, Some(prechecked));
+                        this.state.set(next);
+                    }
+                    continue;
+                }
+                StateProj::Routing { response, log } => {
+                    // A panic is answered as the 500 it becomes, logged and counted as
+                    // one, and still carries its request id.
+                    let res = match catch_unwind(AssertUnwindSafe(|| response.poll(cx))) {
+                        Ok(Poll::Pending) => return Poll::Pending,
+                        Ok(Poll::Ready(Ok(res))) => res,
+                        Ok(Poll::Ready(Err(never))) => match never {},
+                        Err(panic) => panic_response(panic),
+                    };
+                    let log = log.clone();
+                    this.state.set(State::Done { answer: None });
+                    (res, log)
+                }
+                StateProj::Done { answer } => match answer.take() {
+                    Some(answer) => answer,
+                    // Polled after it finished (a future's caller must not): nothing
+                    // more to give.
+                    None => return Poll::Pending,
+                },
+            };
+            return match this.bookkeeping.take() {
+                Some(bookkeeping) => Poll::Ready(Ok(bookkeeping.finish(res, &log))),
+                None => Poll::Ready(Ok(res)),
+            };
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! request-scoped [`RequestLog`]. Never logs a token, a cookie or a query string.
 
 use std::{
+    net::SocketAddr,
     sync::{
         Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
@@ -31,6 +32,9 @@ pub struct RequestLog(Arc<Fields>);
 #[derive(Debug, Default)]
 struct Fields {
     request_id: RequestId,
+    /// The client's address: the TCP peer, or what a trusted proxy reported
+    /// ([`crate::client_ip`]). `None` when the request did not come over TCP.
+    client: Option<SocketAddr>,
     /// The credential's precheck (spec/auth.md §1.8), when the gate ran one.
     prechecked: Option<Prechecked>,
     requestor: OnceLock<(Uuid, String)>,
@@ -38,10 +42,12 @@ struct Fields {
     auth_type: OnceLock<&'static str>,
     /// (workspace id, agent id, agent name) on agent-token routes (decisions.md 39).
     agent: OnceLock<(Uuid, Uuid, String)>,
-    /// The matched route, set by [`crate::route_info`] before the handler runs, and its
-    /// in-flight gauge, lowered when the last holder of this record (the gate, or the
-    /// request if a handler keeps it) lets go, however the request ended.
-    route: OnceLock<(RouteMetrics, InFlight)>,
+    /// The matched route ([`crate::route_info`]) and its in-flight gauge, lowered when the
+    /// last holder of this record (the gate, or the request if a handler keeps it) lets
+    /// go, however the request ended.
+    route: Option<(RouteMetrics, InFlight)>,
+    /// The router's fallback answered: no route matched (the gate's debug check).
+    route_missed: AtomicBool,
     /// For a websocket upgrade, when the gate saw it: its duration runs from there.
     websocket_since: Option<Instant>,
     /// A handler took the websocket over ([`RequestLog::hold_websocket`]).
@@ -70,18 +76,32 @@ impl WebsocketSpan {
 
 impl RequestLog {
     /// The record of a request; `websocket_since` is when the gate saw a websocket
-    /// upgrade.
+    /// upgrade. A matched `route` counts the request in flight on it from now on.
     pub fn new(
         request_id: RequestId,
+        client: Option<SocketAddr>,
+        route: Option<RouteMetrics>,
         websocket_since: Option<Instant>,
         prechecked: Option<Prechecked>,
     ) -> RequestLog {
+        let route = route.map(|route| {
+            let in_flight = InFlight::start(&route, websocket_since.is_some());
+            (route, in_flight)
+        });
         RequestLog(Arc::new(Fields {
             request_id,
+            client,
             prechecked,
+            route,
             websocket_since,
             ..Fields::default()
         }))
+    }
+
+    /// The client address recorded by the gate for the request these extensions belong
+    /// to.
+    pub fn client_in(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+        extensions.get::<RequestLog>()?.0.client
     }
 
     /// The id of the request these extensions belong to; nil outside the gate.
@@ -111,7 +131,7 @@ impl RequestLog {
     /// on a matched route, or when already taken.
     pub fn hold_websocket(&self) -> Option<WebsocketSpan> {
         let since = self.0.websocket_since?;
-        let (route, _) = self.0.route.get()?;
+        let (route, _) = self.0.route.as_ref()?;
         if self.0.held_open.swap(true, Ordering::AcqRel) {
             return None;
         }
@@ -146,17 +166,18 @@ impl RequestLog {
             .set((workspace_id, agent_id, agent_name.to_owned()));
     }
 
-    /// Records the matched route and counts the request in flight on it.
-    pub fn set_route(&self, route: RouteMetrics) {
-        if self.0.route.get().is_none() {
-            let in_flight = InFlight::start(&route, self.0.websocket_since.is_some());
-            let _ = self.0.route.set((route, in_flight));
-        }
+    /// The matched route, if there is one.
+    pub fn route(&self) -> Option<&RouteMetrics> {
+        self.0.route.as_ref().map(|(route, _)| route)
     }
 
-    /// The matched route, if the router matched one.
-    pub fn route(&self) -> Option<&RouteMetrics> {
-        self.0.route.get().map(|(route, _)| route)
+    /// For the router's fallback: no route matched this request.
+    pub fn record_route_miss(&self) {
+        self.0.route_missed.store(true, Ordering::Release);
+    }
+
+    pub fn route_missed(&self) -> bool {
+        self.0.route_missed.load(Ordering::Acquire)
     }
 
     /// `api_key`, `oauth2` or `agent` (decisions.md 39).
@@ -239,6 +260,11 @@ impl LogStart {
             request_id,
             request_type: request_type(req, websocket),
         }
+    }
+
+    /// The request's path.
+    pub fn path(&self) -> &str {
+        self.uri.path()
     }
 
     /// Writes the request's one event: 5xx at warn, the rest at debug (Coder's levels),

@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::from_fn_with_state,
     response::{IntoResponse, Response},
-    routing::{any, get, post},
+    routing::{MethodRouter, any, get, post},
 };
 use gatehouse_httpmw::{
     Json,
@@ -20,7 +20,8 @@ use gatehouse_httpmw::{
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
     gate::{Gate, GateConfig, GateLayer},
     rate_limit::{RateLimiter, rate_limit, rate_limit_by_auth_token},
-    route_info::RouteInfoLayer,
+    request_log::RequestLog,
+    route_info::{RouteTable, RouteTableError},
 };
 use gatehouse_oauth2 as oauth2;
 use gatehouse_sdk::{Response as Envelope, error::messages};
@@ -90,13 +91,13 @@ fn limited(
 
 /// The OAuth2 protocol endpoints browser-based MCP clients call cross-origin
 /// (decisions.md 30), one shared rate bucket per principal (decisions.md 6).
-fn oauth2_protocol_routes(app: &AppState) -> OpenApiRouter<AppState> {
+fn oauth2_protocol_routes(app: &AppState, table: &mut Patterns) -> OpenApiRouter<AppState> {
     if !app.config.oauth2_provider_enable {
         return OpenApiRouter::new();
     }
     let routes = OpenApiRouter::new()
         .routes(routes!(oauth2::token::token))
-        .route("/oauth2/token", post(oauth2::token::token))
+        .route(table.add("/oauth2/token"), post(oauth2::token::token))
         .routes(routes!(oauth2::revoke::revoke))
         .routes(routes!(oauth2::introspect::introspect))
         .routes(routes!(oauth2::register::register))
@@ -114,19 +115,19 @@ fn oauth2_protocol_routes(app: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// RFC 8414 and RFC 9728 discovery documents: public, cacheable, cross-origin.
-fn discovery_routes(app: &AppState) -> OpenApiRouter<AppState> {
+fn discovery_routes(app: &AppState, table: &mut Patterns) -> OpenApiRouter<AppState> {
     if !app.config.oauth2_provider_enable {
         return OpenApiRouter::new();
     }
     let routes = OpenApiRouter::new()
         .routes(routes!(oauth2::metadata::authorization_server))
         .route(
-            "/.well-known/oauth-authorization-server/{*suffix}",
+            table.add("/.well-known/oauth-authorization-server/{*suffix}"),
             get(oauth2::metadata::authorization_server_suffixed),
         )
         .routes(routes!(oauth2::metadata::protected_resource))
         .route(
-            "/.well-known/oauth-protected-resource/{*suffix}",
+            table.add("/.well-known/oauth-protected-resource/{*suffix}"),
             get(oauth2::metadata::protected_resource_suffixed),
         )
         .layer(oauth2_cors());
@@ -171,7 +172,7 @@ fn oauth2_cors() -> CorsLayer {
 
 /// The MCP endpoint: API-key authentication first (so a stranger gets the 401 that starts
 /// an MCP client's discovery), then the experiment gate (spec/oauth2.md §14 rule 4).
-fn mcp_routes(app: &AppState) -> Router<AppState> {
+fn mcp_routes(app: &AppState, table: &mut Patterns) -> Router<AppState> {
     if !app.config.oauth2_provider_enable {
         return Router::new();
     }
@@ -181,7 +182,7 @@ fn mcp_routes(app: &AppState) -> Router<AppState> {
     };
     let routes = Router::new()
         .route(
-            gatehouse_httpmw::apikey::MCP_PATH,
+            table.add(gatehouse_httpmw::apikey::MCP_PATH),
             post(mcp::handle)
                 .get(mcp::method_not_allowed)
                 .delete(mcp::method_not_allowed),
@@ -197,14 +198,17 @@ fn mcp_routes(app: &AppState) -> Router<AppState> {
 
 /// AI Bridge: concurrency first, then the per-token rate, then authentication
 /// (spec/ops.md §6; decisions.md 7).
-fn aibridge_routes(app: &AppState) -> Router<AppState> {
+fn aibridge_routes(app: &AppState, table: &mut Patterns) -> Router<AppState> {
     if app.aibridge.is_none() {
         return Router::new();
     }
     let routes = Router::new()
-        .route("/api/v2/aibridge/openai/v1/{*rest}", any(aibridge::openai))
         .route(
-            "/api/v2/aibridge/anthropic/v1/{*rest}",
+            table.add("/api/v2/aibridge/openai/v1/{*rest}"),
+            any(aibridge::openai),
+        )
+        .route(
+            table.add("/api/v2/aibridge/anthropic/v1/{*rest}"),
             any(aibridge::anthropic),
         )
         .route_layer(from_fn_with_state(
@@ -337,14 +341,14 @@ fn agent_routes(app: &AppState) -> OpenApiRouter<AppState> {
 
 /// The external-auth callbacks (and Coder's legacy `/gitauth/` spelling), for a
 /// signed-in user; outside `/api/v2` like Coder's.
-fn external_auth_routes(app: &AppState) -> Router<AppState> {
+fn external_auth_routes(app: &AppState, table: &mut Patterns) -> Router<AppState> {
     Router::new()
         .route(
-            "/external-auth/{id}/callback",
+            table.add("/external-auth/{id}/callback"),
             get(crate::external_auth::callback),
         )
         .route(
-            "/gitauth/{id}/callback",
+            table.add("/gitauth/{id}/callback"),
             get(crate::external_auth::callback),
         )
         .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
@@ -356,8 +360,8 @@ pub fn openapi(app: &AppState) -> utoipa::openapi::OpenApi {
         .merge(public_routes(app))
         .merge(authenticated_routes(app))
         .merge(agent_routes(app))
-        .merge(oauth2_protocol_routes(app))
-        .merge(discovery_routes(app))
+        .merge(oauth2_protocol_routes(app, &mut Patterns::default()))
+        .merge(discovery_routes(app, &mut Patterns::default()))
         .into_openapi();
     crate::openapi::document_gate_answers(&mut doc);
     doc
@@ -367,7 +371,12 @@ async fn healthz() -> &'static str {
     "OK"
 }
 
-async fn route_not_found() -> Json<Envelope> {
+/// The router's fallback: no route matched. It tells the gate so, which checks in debug
+/// builds that its route table agrees.
+async fn route_not_found(log: Option<axum::Extension<RequestLog>>) -> Json<Envelope> {
+    if let Some(axum::Extension(log)) = log {
+        log.record_route_miss();
+    }
     Json(
         StatusCode::NOT_FOUND,
         Envelope::message(messages::ROUTE_NOT_FOUND),
@@ -382,14 +391,27 @@ pub type App = Gate<Either<Cors<Limited>, Limited>>;
 /// uploads) set it inside, which overrides this one.
 pub type Limited = <DefaultBodyLimit as Layer<Router>>::Service;
 
-/// Builds the whole application: routes, then the gate's layers around them.
-pub fn build(app: AppState) -> App {
-    build_with(app, Router::new())
+/// The patterns of the routes the OpenAPI document does not describe, collected where
+/// each is routed, for the gate's route table ([`gatehouse_httpmw::route_info`]).
+#[derive(Default)]
+struct Patterns(Vec<&'static str>);
+
+impl Patterns {
+    fn add(&mut self, pattern: &'static str) -> &'static str {
+        self.0.push(pattern);
+        pattern
+    }
 }
 
-/// As [`build`], with `extra` routes inside the same gate (tests use it to mount a
-/// handler that panics).
-pub fn build_with(app: AppState, extra: Router<AppState>) -> App {
+/// Builds the whole application: routes, then the gate's layers around them.
+pub fn build(app: AppState) -> App {
+    build_with(app, Vec::new())
+}
+
+/// As [`build`], with `extra` routes (pattern, handlers) inside the same gate (tests use
+/// it to mount a handler that panics).
+pub fn build_with(app: AppState, extra: Vec<(&'static str, MethodRouter<AppState>)>) -> App {
+    let mut patterns = Patterns::default();
     let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(public_routes(&app))
         .merge(authenticated_routes(&app))
@@ -397,8 +419,8 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> App {
         .split_for_parts();
     // Outside /api/v2: not under the general API limiter (they have their own).
     let (oauth2_routes, oauth2_doc) = OpenApiRouter::new()
-        .merge(oauth2_protocol_routes(&app))
-        .merge(discovery_routes(&app))
+        .merge(oauth2_protocol_routes(&app, &mut patterns))
+        .merge(discovery_routes(&app, &mut patterns))
         .split_for_parts();
     doc.merge(oauth2_doc);
     crate::openapi::document_gate_answers(&mut doc);
@@ -422,30 +444,35 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> App {
         None => api,
     };
     let login_page = Router::new().route(
-        "/login",
+        patterns.add("/login"),
         get(pages::login::login_page).post(pages::login::login_submit),
     );
     let login_page = match app.limits.login.clone() {
         Some(limiter) => login_page.layer(from_fn_with_state(limiter, rate_limit)),
         None => login_page,
     };
-    let router = api
+    let mut router = api
         .merge(oauth2_routes)
-        .merge(mcp_routes(&app))
-        .merge(aibridge_routes(&app))
+        .merge(mcp_routes(&app, &mut patterns))
+        .merge(aibridge_routes(&app, &mut patterns))
         .merge(login_page)
-        .merge(external_auth_routes(&app))
-        .route("/api/v2/openapi.json", get(serve_doc))
-        .route("/healthz", get(healthz))
-        .merge(extra)
-        .fallback(route_not_found)
-        .route_layer(RouteInfoLayer::new(app.metrics.clone()))
-        .with_state(app.clone());
+        .merge(external_auth_routes(&app, &mut patterns))
+        .route(patterns.add("/api/v2/openapi.json"), get(serve_doc))
+        .route(patterns.add("/healthz"), get(healthz));
+    for (pattern, handlers) in extra {
+        router = router.route(patterns.add(pattern), handlers);
+    }
+    let router = router.fallback(route_not_found).with_state(app.clone());
+    let routes = route_table(doc.paths.paths.keys().map(String::as_str), &patterns)
+        // Every pattern here was just accepted by the router, which refuses the same
+        // conflicts the table does: this cannot fail for a router that was built.
+        .unwrap_or_else(|e| panic!("the gate's route table refused a routed pattern: {e}"));
     // Around the router, not `Router::layer`, which wraps every route in another boxed
     // service: one more allocation and copy per request for one extension insert.
     let router = DefaultBodyLimit::max(JSON_BODY_LIMIT).layer(router);
     GateLayer::new(GateConfig {
         metrics: app.metrics.clone(),
+        routes,
         trusted_proxies: app.trusted_proxies.clone(),
         hsts: app.hsts.clone(),
         no_store_prefixes: oauth2::NO_STORE_PREFIXES,
@@ -453,6 +480,18 @@ pub fn build_with(app: AppState, extra: Router<AppState>) -> App {
     })
     // Preflights answered by CORS still get a request id, a log line and metrics.
     .layer(cors(&app).layer(router))
+}
+
+/// The table of every routed pattern: the documented operations' paths and the rest.
+fn route_table<'a>(
+    documented: impl Iterator<Item = &'a str>,
+    undocumented: &Patterns,
+) -> Result<RouteTable, RouteTableError> {
+    let mut table = RouteTable::default();
+    for pattern in documented.chain(undocumented.0.iter().copied()) {
+        table.insert(pattern)?;
+    }
+    Ok(table)
 }
 
 /// The Prometheus endpoint, served on its own address (`--prometheus-address`).

@@ -109,16 +109,14 @@ async fn sqlite_locked_is_503_and_recovers() {
 /// serving.
 #[tokio::test]
 async fn a_panic_is_one_json_500_and_the_server_keeps_serving() {
-    use axum::{Router, routing::get};
+    use axum::routing::get;
 
     async fn boom() -> &'static str {
         panic!("handler exploded")
     }
     let app = TestApp::sqlite().await;
-    let router = gatehouse_server::router::build_with(
-        app.state.clone(),
-        Router::new().route("/api/v2/boom", get(boom)),
-    );
+    let router =
+        gatehouse_server::router::build_with(app.state.clone(), vec![("/api/v2/boom", get(boom))]);
     let send = |path: &'static str| {
         let router = router.clone();
         async move {

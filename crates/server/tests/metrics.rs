@@ -77,7 +77,7 @@ async fn requests_are_counted_by_route_pattern() {
 async fn a_request_is_in_flight_on_its_route_until_it_ends() {
     use std::sync::Arc;
 
-    use axum::{Router, extract::Path, routing::get};
+    use axum::{extract::Path, routing::get};
     use tokio::sync::Notify;
     use tower::ServiceExt;
 
@@ -86,7 +86,7 @@ async fn a_request_is_in_flight_on_its_route_until_it_ends() {
     let waiting = release.clone();
     let router = gatehouse_server::router::build_with(
         app.state.clone(),
-        Router::new().route(
+        vec![(
             "/api/v2/slow/{id}",
             get(move |Path(_id): Path<String>| {
                 let waiting = waiting.clone();
@@ -95,7 +95,7 @@ async fn a_request_is_in_flight_on_its_route_until_it_ends() {
                     "done"
                 }
             }),
-        ),
+        )],
     );
     let gauge = |value: u32| {
         format!(
@@ -157,17 +157,17 @@ async fn invented_methods_share_one_label() {
 /// `other`, and other statuses not at all.
 #[tokio::test]
 async fn answers_413_are_counted_by_reason() {
-    use axum::{Router, http::StatusCode as Status, routing::post};
+    use axum::{http::StatusCode as Status, routing::post};
     use tower::ServiceExt;
 
     let app = TestApp::sqlite().await;
     let (_, owner) = app.first_user().await;
     let router = gatehouse_server::router::build_with(
         app.state.clone(),
-        Router::new().route(
+        vec![(
             "/api/v2/refuses",
             post(|| async { Status::PAYLOAD_TOO_LARGE }),
-        ),
+        )],
     );
     let huge = format!(r#"{{"token_name": "{}"}}"#, "x".repeat(2 << 20));
     let res = app
@@ -216,5 +216,47 @@ async fn answers_413_are_counted_by_reason() {
         text.matches("coderd_api_requests_too_large_total{").count(),
         2,
         "{text}"
+    );
+}
+
+/// The gate labels requests from its own table of route patterns; in debug builds it
+/// checks on every request that the table and the router agree on whether a route
+/// matched (a pattern the router lacks, or one the table lacks, panics the request). So
+/// every test's request checks its route, and this one sends one to every pattern in the
+/// table, with every optional route group on.
+#[tokio::test]
+async fn every_pattern_in_the_route_table_is_routed() {
+    let mut config = crate::harness::config();
+    config.aibridge_enabled = true;
+    config.aibridge_openai_base_url = "http://127.0.0.1:9/v1/".to_owned();
+    config.aibridge_anthropic_base_url = "http://127.0.0.1:9/".to_owned();
+    let app = TestApp::sqlite_with(config).await;
+    let patterns: Vec<String> = app.router.route_patterns().map(str::to_owned).collect();
+    for expected in [
+        "/healthz",
+        "/api/v2/users/{user}",
+        "/api/experimental/mcp/http",
+        "/api/v2/aibridge/openai/v1/{*rest}",
+        "/.well-known/oauth-protected-resource/{*suffix}",
+        "/external-auth/{id}/callback",
+    ] {
+        assert!(
+            patterns.iter().any(|p| p == expected),
+            "{expected} not in {patterns:?}"
+        );
+    }
+    let placeholder = regex::Regex::new(r"\{\*?[a-z_]+\}").unwrap();
+    for pattern in &patterns {
+        let path = placeholder.replace_all(pattern, "x");
+        let res = app.get(&path).send().await;
+        assert!(
+            res.status.as_u16() < 500,
+            "{pattern} ({path}): {}",
+            res.text()
+        );
+    }
+    assert!(
+        app.get("/api/v2/no/such/route").send().await.status == StatusCode::NOT_FOUND,
+        "the fallback answers the rest"
     );
 }
