@@ -1,5 +1,6 @@
 """Turns the harness's TSV into bench/results/latest.md and prints one
-`scenario ratio=…` line per Gatehouse scenario (ratio to the matching baseline)."""
+`scenario ratio=… cpu_ratio=…` line per Gatehouse scenario (ratios to the matching
+baseline: of throughput, and of the server's CPU time per request)."""
 
 import datetime
 import os
@@ -9,10 +10,14 @@ rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.stri
 duration, connections, out = sys.argv[2], sys.argv[3], sys.argv[4]
 # A baseline measured several times (once per window) counts at its best: the highest
 # req/s is the denominator, so a moment when the machine was slow flatters no ratio.
+# Likewise its CPU time per request counts at its lowest.
 by = {}
+cheapest = {}
 for r in rows:
     if r[0] not in by or float(r[1]) > float(by[r[0]][1]):
         by[r[0]] = r
+    if r[0] not in cheapest or float(r[5]) < cheapest[r[0]]:
+        cheapest[r[0]] = float(r[5])
 
 
 def baseline_for(name):
@@ -33,6 +38,14 @@ def ratio(name, other):
     return float(by[name][1]) / float(by[other][1])
 
 
+def cpu_ratio(cpu_us, other):
+    """What one request costs the baseline over what it costs Gatehouse: the throughput
+    ratio one saturated core would give, whether or not wrk saturated it."""
+    if other not in cheapest or float(cpu_us) <= 0:
+        return None
+    return cheapest[other] / float(cpu_us)
+
+
 lines = [
     f"# Load harness results ({datetime.date.today().isoformat()})",
     "",
@@ -41,27 +54,37 @@ lines = [
     "`baseline/*` is the bare axum hello-world of `bench/baseline`; `peer/*` is panva's "
     "oidc-provider on Node 22 (`tools/idp`): its userinfo GET with an opaque bearer token and "
     "its rotating refresh grant. The baseline is measured at the start and again before each "
-    "backend; ratios divide by its highest figure.",
+    "backend; ratios divide by its highest figure. `CPU µs/req` is the server's own CPU time "
+    "(user + system, from /proc) over the requests wrk completed, and `core busy` its share of "
+    "one core: the CPU ratio divides the baseline's lowest CPU µs/req by the scenario's, the "
+    "throughput ratio one saturated core would show.",
     "",
-    "| scenario | req/s | p50 ms | p99 ms | non-2xx | ratio to bare axum | ratio to peer |",
-    "|---|---|---|---|---|---|---|",
+    "| scenario | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | core busy "
+    "| ratio to bare axum | CPU ratio | ratio to peer |",
+    "|---|---|---|---|---|---|---|---|---|---|",
 ]
 summary = []
-for name, rps, p50, p99, errors in rows:
-    bare = peer = ""
+for name, rps, p50, p99, errors, cpu_us, share in rows:
+    bare = cpu = peer = ""
     if not name.startswith(("baseline/", "peer/")):
         scenario = name.split("/", 1)[1]
         base_name = baseline_for(name)
         r = ratio(name, base_name)
         bare = f"{r:.2f}× {base_name}" if r is not None else ""
         line = f"{name} ratio={r:.3f}" if r is not None else name
+        c = cpu_ratio(cpu_us, base_name)
+        if c is not None:
+            cpu = f"{c:.2f}×"
+            line += f" cpu_ratio={c:.3f}"
         peer_name = PEER_FOR.get(scenario)
         pr = ratio(name, peer_name) if peer_name else None
         if pr is not None:
             peer = f"{pr:.1f}× {peer_name}"
             line += f" peer_ratio={pr:.2f}"
-        summary.append(f"{line} rps={rps} p99_ms={p99} non2xx={errors}")
-    lines.append(f"| {name} | {rps} | {p50} | {p99} | {errors} | {bare} | {peer} |")
+        summary.append(f"{line} rps={rps} p99_ms={p99} non2xx={errors} cpu_us={cpu_us}")
+    lines.append(
+        f"| {name} | {rps} | {p50} | {p99} | {errors} | {cpu_us} | {share} | {bare} | {cpu} | {peer} |"
+    )
 # The memory soak: keys seeded, requests sent, RSS (KiB) at boot, before and after the load.
 if len(sys.argv) > 5 and os.path.exists(sys.argv[5]):
     for line in open(sys.argv[5]):
