@@ -21,7 +21,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request},
-    http::{HeaderValue, Method, header},
+    http::{HeaderValue, header},
     response::Response,
 };
 use pin_project_lite::pin_project;
@@ -138,11 +138,9 @@ where
         let websocket = is_websocket_upgrade(&req);
         let bookkeeping = Bookkeeping {
             start,
-            request_id,
             route,
             client,
             websocket,
-            method: req.method().clone(),
             log_start: LogStart::of(&req, request_id, websocket),
             no_store: config
                 .no_store_prefixes
@@ -161,9 +159,11 @@ where
                 // clone takes its place (tower's clone-and-swap).
                 let clone = self.inner.clone();
                 State::Prechecking {
-                    validation,
-                    req,
-                    inner: std::mem::replace(&mut self.inner, clone),
+                    pending: Box::new(Pending {
+                        validation,
+                        req,
+                        inner: std::mem::replace(&mut self.inner, clone),
+                    }),
                 }
             }
             Some(Precheck::Ready(prechecked)) => {
@@ -178,14 +178,13 @@ where
     }
 }
 
-/// What the gate keeps of a request while the router answers it.
+/// What the gate keeps of a request while the router answers it. The request's id and
+/// method are the log's ([`LogStart`]).
 struct Bookkeeping {
     start: Instant,
-    request_id: RequestId,
     route: RouteId,
     client: Option<SocketAddr>,
     websocket: bool,
-    method: Method,
     log_start: LogStart,
     no_store: bool,
     unmatched: &'static str,
@@ -199,12 +198,12 @@ impl Bookkeeping {
     where
         S: Service<Request, Response = Response, Error = Infallible>,
     {
-        let route = self
-            .config
-            .routes
-            .metrics(&self.config.metrics, self.route, &self.method);
+        let route =
+            self.config
+                .routes
+                .metrics(&self.config.metrics, self.route, self.log_start.method());
         let log = RequestLog::new(
-            self.request_id,
+            self.log_start.request_id(),
             self.client,
             route,
             self.websocket.then_some(self.start),
@@ -222,10 +221,11 @@ impl Bookkeeping {
     /// Counts, logs and finishes the response (spec/ops.md §1.2 steps 15–17).
     fn finish(self, mut res: Response, log: &RequestLog) -> Response {
         let took = self.start.elapsed();
+        let method = self.log_start.method();
         RouteTable::check_agreement(
             self.route,
             log.route_missed(),
-            &self.method,
+            method,
             self.log_start.path(),
         );
         let metrics = &self.config.metrics;
@@ -233,7 +233,7 @@ impl Bookkeeping {
         let route = match log.route() {
             Some(route) => route,
             None => {
-                unmatched = metrics.route(&self.method, self.unmatched);
+                unmatched = metrics.route(method, self.unmatched);
                 &unmatched
             }
         };
@@ -243,7 +243,10 @@ impl Bookkeeping {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         }
-        headers.insert(REQUEST_ID_HEADER.clone(), self.request_id.header_value());
+        headers.insert(
+            REQUEST_ID_HEADER.clone(),
+            self.log_start.request_id().header_value(),
+        );
         if let Some(hsts) = &self.config.hsts {
             headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
@@ -271,10 +274,10 @@ pin_project! {
     #[project = StateProj]
     #[project_replace = StateReplace]
     enum State<S: Service<Request>> {
+        // Boxed: only requests that present a credential wait here, and the request and
+        // the router together would otherwise set the size of every request's future.
         Prechecking {
-            validation: Pin<Box<dyn Future<Output = Prechecked> + Send>>,
-            req: Request,
-            inner: S,
+            pending: Box<Pending<S>>,
         },
         Routing {
             #[pin]
@@ -287,6 +290,13 @@ pin_project! {
     }
 }
 
+/// A request waiting for its credential's validation, with the router readied for it.
+struct Pending<S> {
+    validation: Pin<Box<dyn Future<Output = Prechecked> + Send>>,
+    req: Request,
+    inner: S,
+}
+
 impl<S> Future for GateFuture<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
@@ -297,15 +307,16 @@ where
         let mut this = self.project();
         loop {
             let (res, log) = match this.state.as_mut().project() {
-                StateProj::Prechecking { validation, .. } => {
-                    let prechecked = ready!(validation.as_mut().poll(cx));
+                StateProj::Prechecking { pending } => {
+                    let prechecked = ready!(pending.validation.as_mut().poll(cx));
                     let taken = this
                         .state
                         .as_mut()
                         .project_replace(State::Done { answer: None });
-                    if let (StateReplace::Prechecking { req, mut inner, .. }, Some(bookkeeping)) =
+                    if let (StateReplace::Prechecking { pending }, Some(bookkeeping)) =
                         (taken, this.bookkeeping.as_ref())
                     {
+                        let Pending { req, mut inner, .. } = *pending;
                         let next = bookkeeping.enter(&mut inner, req, Some(prechecked));
                         this.state.set(next);
                     }

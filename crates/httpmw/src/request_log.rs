@@ -267,6 +267,14 @@ impl LogStart {
         self.uri.path()
     }
 
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    pub fn request_id(&self) -> RequestId {
+        self.request_id
+    }
+
     /// Writes the request's one event: 5xx at warn, the rest at debug (Coder's levels),
     /// skipping the formatting when the subscriber would drop the event anyway.
     pub fn finish(self, log: &RequestLog, status: StatusCode, took: std::time::Duration) {
