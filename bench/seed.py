@@ -60,7 +60,7 @@ client_id, client_secret = app["id"], secret["client_secret_full"]
 def grant():
     verifier = base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-    q = urllib.parse.urlencode({"response_type": "code", "client_id": client_id, "code_challenge": challenge})
+    q = urllib.parse.urlencode({"response_type": "code", "client_id": client_id, "code_challenge": challenge, "code_challenge_method": "S256"})
     status, headers, _ = call("POST", f"/oauth2/authorize?{q}", None, session)
     assert status == 302, status
     code = urllib.parse.parse_qs(urllib.parse.urlparse(headers["location"]).query)["code"][0]

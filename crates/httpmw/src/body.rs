@@ -3,7 +3,7 @@
 use axum::{
     body::Bytes,
     extract::{FromRequest, Request},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
 };
 use serde::de::DeserializeOwned;
 
@@ -21,9 +21,49 @@ pub fn body_too_large(log: Option<&RequestLog>) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
 }
 
-/// A JSON request body. Malformed JSON or a wrong type is 400
-/// `Request body must be valid JSON.` with the parser's message as detail; an oversized
-/// body is 413.
+/// Whether the request says its body is JSON: `application/json` or a `+json` type
+/// (RFC 6839), parameters allowed. A missing type is not JSON: a browser sends a body
+/// without a preflight only as `text/plain`, a form type, or with no type at all (the
+/// Fetch standard's CORS-safelisted request), so requiring JSON is what keeps another
+/// site's page from posting to a JSON route in the victim's browser (issue #29).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .len()
+                .checked_sub(5)
+                .and_then(|at| subtype.get(at..))
+                .is_some_and(|tail| tail.eq_ignore_ascii_case("+json")))
+}
+
+/// The 415 of a body that is not declared JSON.
+pub fn not_json(headers: &HeaderMap) -> ApiError {
+    let sent = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Request body must be JSON: send it with Content-Type: application/json.",
+    )
+    .with_detail(match sent {
+        Some(t) => format!("The request's Content-Type is {t:?}."),
+        None => "The request has no Content-Type.".to_owned(),
+    })
+}
+
+/// A JSON request body. A body not declared `application/json` is 415; malformed JSON or
+/// a wrong type is 400 `Request body must be valid JSON.` with the parser's message as
+/// detail; an oversized body is 413.
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
@@ -31,6 +71,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(not_json(req.headers()));
+        }
         let log = req.extensions().get::<RequestLog>().cloned();
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -57,5 +100,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|err| {
             ApiError::bad_request("Request body must be valid JSON.").with_detail(err.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn typed(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn json_types_are_json_and_the_simple_request_types_are_not() {
+        for t in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json(&typed(t)), "{t}");
+        }
+        for t in [
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "text/json",
+            "+json",
+            "application/",
+        ] {
+            assert!(!is_json(&typed(t)), "{t}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

@@ -245,6 +245,30 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A response that carries a secret (a session or API token): no cache, shared or
+/// private, may keep it (RFC 9111 §5.2.2.5; RFC 6749 §5.1 asks the same of token
+/// responses).
+pub struct NoStore<R>(pub R);
+
+impl<R: IntoResponse> IntoResponse for NoStore<R> {
+    fn into_response(self) -> Response {
+        let mut res = self.0.into_response();
+        mark_no_store(res.headers_mut());
+        res
+    }
+}
+
+pub fn mark_no_store(headers: &mut axum::http::HeaderMap) {
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        axum::http::header::PRAGMA,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

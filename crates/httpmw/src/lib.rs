@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod apikey;
 pub mod audit;
+pub mod backoff;
 pub mod body;
 pub mod client_ip;
 pub mod concurrency;
@@ -20,10 +21,11 @@ pub mod recover;
 pub mod request_id;
 pub mod request_log;
 pub mod route_info;
+pub mod same_origin;
 pub mod security_headers;
 pub mod token;
 pub mod user_link;
 
 pub use apikey::{Actor, AuthState};
 pub use body::JsonBody;
-pub use error::{ApiError, Json};
+pub use error::{ApiError, Json, NoStore};

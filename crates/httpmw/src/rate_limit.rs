@@ -265,25 +265,66 @@ fn limited(limiter: &RateLimiter, decision: &Decision) -> Response {
 }
 
 pub async fn rate_limit(State(limiter): State<RateLimiter>, req: Request, next: Next) -> Response {
-    match bypass_of(&req) {
+    let decision = match decide(&limiter, req.uri().path(), &req) {
+        Ok(decision) => decision,
+        Err(refused) => return refused,
+    };
+    run_counted(decision, req, next).await
+}
+
+/// A limiter whose routes share one bucket per principal, whatever their paths.
+#[derive(Debug, Clone)]
+pub struct SharedBucket {
+    pub limiter: RateLimiter,
+    pub bucket: &'static str,
+}
+
+/// As [`rate_limit`], one bucket for every route it wraps: the JSON login, the login form
+/// and the OIDC callback are one budget of guesses, not three (issue #29).
+pub async fn rate_limit_shared(
+    State(shared): State<SharedBucket>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let decision = match decide(&shared.limiter, shared.bucket, &req) {
+        Ok(decision) => decision,
+        Err(refused) => return refused,
+    };
+    run_counted(decision, req, next).await
+}
+
+/// The owner bypass, then one count in `bucket`: `Ok(None)` when the request is not
+/// limited, `Err` with the refusal.
+fn decide(
+    limiter: &RateLimiter,
+    bucket: &str,
+    req: &Request,
+) -> Result<Option<Decision>, Response> {
+    match bypass_of(req) {
         Bypass::NotAsked => {}
-        Bypass::Owner => return next.run(req).await,
-        Bypass::NotOwner if authenticated(&req).is_some() => {
-            return ApiError::new(
+        Bypass::Owner => return Ok(None),
+        Bypass::NotOwner if authenticated(req).is_some() => {
+            return Err(ApiError::new(
                 StatusCode::PRECONDITION_REQUIRED,
                 "\"X-Coder-Bypass-Ratelimit\" provided but user is not owner",
             )
-            .into_response();
+            .into_response());
         }
         // Anonymous callers asking for the bypass are simply limited.
         Bypass::NotOwner => {}
     }
-    let decision = limiter.check(&principal_of(&req), req.uri().path(), now());
+    let decision = limiter.check(&principal_of(req), bucket, now());
     if !decision.allowed {
-        return limited(&limiter, &decision);
+        return Err(limited(limiter, &decision));
     }
+    Ok(Some(decision))
+}
+
+async fn run_counted(decision: Option<Decision>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    set_headers(&mut res, &decision);
+    if let Some(decision) = &decision {
+        set_headers(&mut res, decision);
+    }
     res
 }
 

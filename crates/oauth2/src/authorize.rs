@@ -4,7 +4,9 @@
 //!
 //! Until the redirect URI is known to be registered, every error stays on this server
 //! (RFC 6749 §4.1.2.1: MUST NOT redirect to an invalid redirection URI); after that, errors
-//! go back to the client by redirect.
+//! go back to the client by redirect, unless the client registered itself: anyone may
+//! register any redirect URI, so an error for a dynamically registered client is shown here
+//! too, or the authorization server would be an open redirector (RFC 9700 §4.11.2).
 
 use askama::Template;
 use axum::{
@@ -126,6 +128,9 @@ struct Callback<'a> {
     url: Url,
     state: Option<&'a str>,
     issuer: &'a str,
+    /// Whether errors may go back to the client by redirect: only for clients an
+    /// administrator registered (RFC 9700 §4.11.2).
+    redirects_errors: bool,
 }
 
 impl Callback<'_> {
@@ -161,6 +166,9 @@ impl Callback<'_> {
 
     fn error(&self, code: ErrorCode, description: &str) -> Stop {
         let description = clean_description(description);
+        if !self.redirects_errors {
+            return Stop::OnServer(OAuth2Error::bad_request(code, description));
+        }
         Stop::Redirect(Box::new(self.found(&[
             ("error", code.as_str()),
             ("error_description", &description),
@@ -253,6 +261,7 @@ async fn run(provider: &SharedProvider, req: Request) -> Result<Response, Stop> 
         url: callback_url,
         state,
         issuer: &provider.issuer,
+        redirects_errors: !app.dynamically_registered,
     };
     let checked = check_request(provider, &app, &query, &cb)?;
     if !session_covers(&auth, &checked.scope) {
@@ -394,8 +403,15 @@ fn check_request(
             .push("code_challenge: must be 43 to 128 characters of [A-Za-z0-9-._~]".to_owned()),
         Some(_) => {}
     }
+    // RFC 7636 §4.3: a missing method means `plain`, which is refused; a client must
+    // say S256 rather than have it assumed.
     match method.map(|m| (m, CodeChallengeMethod::parse(m))) {
-        None | Some((_, Some(CodeChallengeMethod::S256))) => {}
+        Some((_, Some(CodeChallengeMethod::S256))) => {}
+        None => problems.push(
+            "code_challenge_method: required; a missing method means 'plain' (RFC 7636 section 4.3), \
+             which is not supported: use 'S256'"
+                .to_owned(),
+        ),
         Some((_, Some(CodeChallengeMethod::Plain))) => {
             problems.push("code_challenge_method 'plain' is not supported; use 'S256'".to_owned())
         }
@@ -500,6 +516,7 @@ mod tests {
             url: Url::parse("https://e.com/cb?keep=1&code=evil&state=evil").unwrap(),
             state: Some("s t"),
             issuer: "https://gh.example",
+            redirects_errors: true,
         };
         assert_eq!(
             cb.url_with(&[("code", "c")]),

@@ -25,7 +25,6 @@ use uuid::Uuid;
 use crate::{
     SharedProvider,
     error::OAuth2Error,
-    params::FORM_BODY_LIMIT,
     redirect_uri::{self, MAX_URIS},
     scopes,
     secrets::{self, AppSecret, matches_hash},
@@ -33,6 +32,13 @@ use crate::{
 
 const MAX_SCOPE_BYTES: usize = 4096;
 const MAX_SCOPE_NAMES: usize = 100;
+/// Registration is unauthenticated, so what one client may make the server store is
+/// bounded field by field (issue #29): names and versions, contacts, a JWK set, and the
+/// whole body. Unknown fields are never stored.
+const MAX_TEXT_BYTES: usize = 256;
+const MAX_CONTACTS: usize = 10;
+const MAX_JWKS_BYTES: usize = 16 << 10;
+pub const REGISTRATION_BODY_LIMIT: usize = 64 << 10;
 
 fn invalid_metadata(description: impl Into<String>) -> OAuth2Error {
     OAuth2Error::bad_request(ErrorCode::InvalidClientMetadata, description)
@@ -54,8 +60,23 @@ struct Validated {
     metadata: Map<String, Value>,
 }
 
+fn check_text(field: &str, value: Option<&str>) -> Result<(), OAuth2Error> {
+    match value {
+        Some(v) if v.len() > MAX_TEXT_BYTES => Err(invalid_metadata(format!(
+            "{field} is longer than {MAX_TEXT_BYTES} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn check_http_url(field: &str, value: &Option<String>) -> Result<(), OAuth2Error> {
     if let Some(v) = value {
+        if v.len() > redirect_uri::MAX_URI_LEN {
+            return Err(invalid_metadata(format!(
+                "{field} is longer than {} bytes",
+                redirect_uri::MAX_URI_LEN
+            )));
+        }
         let ok = url::Url::parse(v)
             .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if !ok {
@@ -150,6 +171,26 @@ fn validate(req: &ClientRegistrationRequest) -> Result<Validated, OAuth2Error> {
             ));
         }
     };
+    check_text("client_name", req.client_name.as_deref())?;
+    check_text("software_id", req.software_id.as_deref())?;
+    check_text("software_version", req.software_version.as_deref())?;
+    if let Some(contacts) = &req.contacts {
+        if contacts.len() > MAX_CONTACTS {
+            return Err(invalid_metadata(format!(
+                "at most {MAX_CONTACTS} contacts are allowed"
+            )));
+        }
+        for contact in contacts {
+            check_text("contacts", Some(contact))?;
+        }
+    }
+    if let Some(jwks) = &req.jwks {
+        if serde_json::to_vec(jwks).map_or(usize::MAX, |v| v.len()) > MAX_JWKS_BYTES {
+            return Err(invalid_metadata(format!(
+                "jwks is larger than {MAX_JWKS_BYTES} bytes"
+            )));
+        }
+    }
     check_http_url("client_uri", &req.client_uri)?;
     check_http_url("logo_uri", &req.logo_uri)?;
     check_http_url("tos_uri", &req.tos_uri)?;
@@ -215,13 +256,13 @@ fn validate(req: &ClientRegistrationRequest) -> Result<Validated, OAuth2Error> {
 }
 
 async fn read_json(body: Body) -> Result<ClientRegistrationRequest, OAuth2Error> {
-    let bytes = axum::body::to_bytes(body, FORM_BODY_LIMIT)
+    let bytes = axum::body::to_bytes(body, REGISTRATION_BODY_LIMIT)
         .await
         .map_err(|_| {
             OAuth2Error::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidRequest,
-                format!("The request body is larger than {FORM_BODY_LIMIT} bytes"),
+                format!("The request body is larger than {REGISTRATION_BODY_LIMIT} bytes"),
             )
         })?;
     parse_metadata(&bytes)

@@ -219,12 +219,16 @@ async fn exchange_code(
     }
     let redirect = form.one("redirect_uri")?;
     let presented = Presented::parse(code).ok_or_else(|| OAuth2Error::invalid_grant(BAD_CODE))?;
-    let stored = provider
+    let (stored, user_status) = provider
         .store
         .oauth2_code_by_prefix(system, presented.prefix)
         .await?
         .ok_or_else(|| OAuth2Error::invalid_grant(BAD_CODE))?;
     if !(presented.matches(&stored.hashed_secret) & (stored.app_id == app.id)) {
+        return Err(OAuth2Error::invalid_grant(BAD_CODE));
+    }
+    // A user suspended (or deleted) since the code was issued gets no tokens from it.
+    if !may_sign_in(&user_status) {
         return Err(OAuth2Error::invalid_grant(BAD_CODE));
     }
     if stored.expires_at <= now() {

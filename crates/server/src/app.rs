@@ -6,10 +6,11 @@ use gatehouse_httpmw::{
     AuthState,
     apikey::AuthzRecording,
     audit::Auditor,
+    backoff::LoginBackoff,
     client_ip::TrustedProxies,
     experiments::Experiments,
     metrics::ApiMetrics,
-    rate_limit::RateLimiter,
+    rate_limit::{RateLimiter, SharedBucket},
     security_headers::{CspHosts, hsts},
     user_link::LinkRefresher,
 };
@@ -79,7 +80,10 @@ impl axum::extract::FromRef<AppState> for SharedProvider {
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub api: Option<RateLimiter>,
-    pub login: Option<RateLimiter>,
+    /// One bucket per address for every way of signing in (JSON, form, OIDC callback).
+    pub login: Option<SharedBucket>,
+    /// Per-account back-off after repeated wrong passwords.
+    pub login_backoff: Option<Arc<LoginBackoff>>,
     pub files: Option<RateLimiter>,
     /// One bucket per principal for all of `/oauth2/*`.
     pub oauth2: Option<RateLimiter>,
@@ -94,6 +98,7 @@ impl RateLimits {
             return RateLimits {
                 api: None,
                 login: None,
+                login_backoff: None,
                 files: None,
                 oauth2: None,
                 well_known: None,
@@ -106,7 +111,11 @@ impl RateLimits {
         };
         RateLimits {
             api: RateLimiter::new(api, MINUTE),
-            login: RateLimiter::new(60, MINUTE),
+            login: RateLimiter::new(60, MINUTE).map(|limiter| SharedBucket {
+                limiter,
+                bucket: "login",
+            }),
+            login_backoff: Some(Arc::default()),
             files: RateLimiter::new(12, MINUTE),
             oauth2: RateLimiter::new(60, MINUTE),
             well_known: RateLimiter::new(60, MINUTE),

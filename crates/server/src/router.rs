@@ -19,7 +19,7 @@ use gatehouse_httpmw::{
     concurrency::{ConcurrencyLimit, concurrency_limit},
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
     gate::{Gate, GateConfig, GateLayer},
-    rate_limit::{RateLimiter, rate_limit, rate_limit_by_auth_token},
+    rate_limit::{RateLimiter, rate_limit, rate_limit_by_auth_token, rate_limit_shared},
     request_log::RequestLog,
     route_info::{RouteTable, RouteTableError},
 };
@@ -44,17 +44,15 @@ use crate::{
 fn public_routes(app: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(users::first_user_status, users::create_first_user))
-        // Logins are tight: each costs a password hash (decisions.md 6).
-        .merge(limited(
-            OpenApiRouter::new().routes(routes!(users::login)),
-            app.limits.login.clone(),
+        // Logins are tight: each costs a password hash (decisions.md 6). The sign-in legs
+        // count as logins, in the same bucket as the login form.
+        .merge(login_limited(
+            OpenApiRouter::new()
+                .routes(routes!(users::login))
+                .routes(routes!(crate::oidc::login::callback)),
+            app,
         ))
         .routes(routes!(scopes::external_scopes))
-        // The sign-in legs count as logins (decisions.md 6).
-        .merge(limited(
-            OpenApiRouter::new().routes(routes!(crate::oidc::login::callback)),
-            app.limits.login.clone(),
-        ))
 }
 
 /// The global CORS policy (spec/ops.md §7.4.1): same-origin unless
@@ -76,6 +74,14 @@ fn cors(app: &AppState) -> Either<CorsLayer, Identity> {
             ])
             .allow_credentials(false),
     )
+}
+
+/// Applies the login limiter (one bucket for every way of signing in), if it is enabled.
+fn login_limited(router: OpenApiRouter<AppState>, app: &AppState) -> OpenApiRouter<AppState> {
+    match app.limits.login.clone() {
+        Some(shared) => router.layer(from_fn_with_state(shared, rate_limit_shared)),
+        None => router,
+    }
 }
 
 /// Applies a rate limiter to a group of routes, if it is enabled.
@@ -448,7 +454,7 @@ pub fn build_with(app: AppState, extra: Vec<(&'static str, MethodRouter<AppState
         get(pages::login::login_page).post(pages::login::login_submit),
     );
     let login_page = match app.limits.login.clone() {
-        Some(limiter) => login_page.layer(from_fn_with_state(limiter, rate_limit)),
+        Some(shared) => login_page.layer(from_fn_with_state(shared, rate_limit_shared)),
         None => login_page,
     };
     let mut router = api

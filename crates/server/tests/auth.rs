@@ -229,8 +229,16 @@ async fn suspended_user_is_refused_and_reactivated_user_is_let_in(app: TestApp) 
         .send()
         .await;
     assert_eq!(res.status, StatusCode::OK);
+    // Reactivated, the user signs in again: what was in circulation when the account was
+    // suspended stays revoked (issue #29).
+    let res = me_with(&app, |r| r.token(&member)).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(res.json()["detail"], "API key is invalid.");
+    let fresh = app
+        .login("member1@example.com", crate::harness::OWNER_PASSWORD)
+        .await;
     assert_eq!(
-        me_with(&app, |r| r.token(&member)).await.status,
+        me_with(&app, |r| r.token(&fresh)).await.status,
         StatusCode::OK
     );
 }

@@ -117,7 +117,8 @@ async fn a_suspended_user_is_refused_on_the_next_request(app: TestApp) {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_suspended(&app, &bob).await;
-    // Reactivated, the same key works again (a fresh fill, not a stale refusal).
+    // Reactivated, the key stays revoked (issue #29): the cache must not serve the
+    // entry it held while the user was suspended.
     let res = app
         .put(&format!("/api/v2/users/{bob_id}/status/activate"))
         .token(&owner)
@@ -125,7 +126,8 @@ async fn a_suspended_user_is_refused_on_the_next_request(app: TestApp) {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let res = me(&app, &bob).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    assert_eq!(res.json()["detail"], "API key is invalid.");
 }
 
 async fn assert_suspended(app: &TestApp, token: &str) {

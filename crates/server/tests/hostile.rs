@@ -7,6 +7,8 @@
 //! (`openapi::unprivileged_member_gets_403_or_404_everywhere`) and role escalation
 //! (`organizations`, `audit`).
 
+mod aibridge;
+
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -142,6 +144,7 @@ async fn redirect_uri_lookalikes_are_answered_here_never_redirected(app: TestApp
                 ("client_id", client_id.as_str()),
                 ("redirect_uri", lookalike),
                 ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
                 ("state", "s"),
             ])
             .finish();
@@ -236,7 +239,9 @@ async fn deeply_nested_and_oversized_bodies_are_refused_cleanly(app: TestApp) {
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text());
         assert_eq!(res.json()["message"], "Request body must be valid JSON.");
     }
-    // The same through the OAuth2 registration endpoint, in its own error shape.
+    // The same through the OAuth2 registration endpoint, in its own error shape (within
+    // its 64 KiB body limit, so the parser is what refuses it).
+    let deep = format!("{}{}", "[".repeat(30_000), "]".repeat(30_000));
     let res = app
         .post("/oauth2/register")
         .body_with_type("application/json", &deep)

@@ -283,6 +283,11 @@ async fn pkce_is_required_and_verified(app: TestApp) {
             "code_challenge_method 'plain' is not supported; use 'S256'",
         ),
         (vec![], "code_challenge: required"),
+        // RFC 7636 §4.3: no method means `plain`, which is refused rather than assumed S256.
+        (
+            vec![("code_challenge", challenge.as_str())],
+            "code_challenge_method: required",
+        ),
         (
             vec![("code_challenge", "short")],
             "code_challenge: must be 43 to 128",
@@ -451,6 +456,7 @@ async fn redirect_uri_rules(app: TestApp) {
             ("client_id", &client_id),
             ("redirect_uri", bad),
             ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
         ]);
         let res = app
             .post(&format!("/oauth2/authorize?{q}"))
@@ -478,6 +484,7 @@ async fn redirect_uri_rules(app: TestApp) {
         ("response_type", "code"),
         ("client_id", &client_id),
         ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
     ]);
     let res = app
         .post(&format!("/oauth2/authorize?{q}"))
@@ -494,6 +501,7 @@ async fn redirect_uri_rules(app: TestApp) {
             ("client_id", &client_id),
             ("redirect_uri", "http://127.0.0.1:51515/callback"),
             ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
         ],
     )
     .await;
@@ -581,6 +589,7 @@ async fn resource_indicators_bind_the_audience(app: TestApp) {
             ("response_type", "code"),
             ("client_id", &client_id),
             ("code_challenge", &ch),
+            ("code_challenge_method", "S256"),
             ("resource", "https://api.example.com"),
         ],
     )
@@ -593,6 +602,7 @@ async fn resource_indicators_bind_the_audience(app: TestApp) {
             ("response_type", "code"),
             ("client_id", &client_id),
             ("code_challenge", &ch),
+            ("code_challenge_method", "S256"),
             ("resource", "http://gatehouse.test/#frag"),
         ],
     )
@@ -612,6 +622,7 @@ async fn scopes_bind_the_issued_key(app: TestApp) {
             ("response_type", "code"),
             ("client_id", &client_id),
             ("code_challenge", &ch),
+            ("code_challenge_method", "S256"),
             ("scope", "user:read workspace:delete"),
         ],
     )
@@ -624,6 +635,7 @@ async fn scopes_bind_the_issued_key(app: TestApp) {
             ("response_type", "code"),
             ("client_id", &client_id),
             ("code_challenge", &ch),
+            ("code_challenge_method", "S256"),
             ("scope", "nonsense"),
         ],
     )
@@ -686,6 +698,7 @@ async fn scopes_bind_the_issued_key(app: TestApp) {
             ("response_type", "code"),
             ("client_id", &client_id),
             ("code_challenge", &ch),
+            ("code_challenge_method", "S256"),
             ("scope", "workspace:read"),
         ],
     )
@@ -727,6 +740,7 @@ async fn dynamic_registration_and_client_configuration(app: TestApp) {
             ("response_type", "code"),
             ("client_id", &client_id),
             ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
             ("redirect_uri", "http://127.0.0.1:1234/cb"),
         ],
     )
@@ -1304,6 +1318,7 @@ async fn consent_page_and_csrf(app: TestApp) {
         ("response_type", "code"),
         ("client_id", &client_id),
         ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
         ("state", "st"),
     ]);
     // No session: to the login page, coming back here afterwards.

@@ -63,6 +63,12 @@ impl Store {
         self
     }
 
+    /// The deployment's token key, for sealing values only this deployment may make (the
+    /// login form's CSRF token); `None` when none is configured.
+    pub fn sealing_cipher(&self) -> Option<&crypto::TokenCipher> {
+        self.cipher.as_deref()
+    }
+
     pub(crate) fn cipher(&self) -> Result<&crypto::TokenCipher> {
         self.cipher
             .as_deref()

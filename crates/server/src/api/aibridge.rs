@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::{
     body::Body,
-    extract::{Path, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -129,21 +129,140 @@ pub async fn require_bridge_key(State(app): State<AppState>, req: Request, next:
     }
 }
 
-async fn forward(app: &AppState, upstream: &Upstream, rest: &str, req: Request) -> Response {
+/// Gatehouse's own credential query parameters (Coder's token sources): never forwarded.
+const CREDENTIAL_PARAMS: &[&str] = &["coder_session_token", "access_token"];
+
+/// Upstream response fields the caller's browser must never act on: a cookie set for the
+/// upstream's site would land on Gatehouse's origin.
+const STRIPPED_RESPONSE: &[&str] = &["content-length", "set-cookie", "set-cookie2"];
+
+/// Why a path cannot be forwarded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnsafePath;
+
+fn percent_decode(raw: &str) -> Result<Vec<u8>, UnsafePath> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(UnsafePath)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| UnsafePath)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| UnsafePath)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The upstream URL for `rest`, the raw (still percent-encoded) tail of the request path
+/// after the provider's prefix, or `UnsafePath` when it could leave the base path: a dot
+/// segment, or an encoded `/` or `\` that the upstream (or a proxy before it) may decode
+/// into one, in any encoding; an empty segment or a control character. The caller's key is
+/// replaced by the deployment's, so a path that climbs out of the base would carry the
+/// deployment's key anywhere on the upstream host (issue #29).
+pub fn upstream_url(base: &Url, rest: &str, query: Option<&str>) -> Result<Url, UnsafePath> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let decoded = percent_decode(segment)?;
+        let last = i + 1 == segments.len();
+        if (decoded.is_empty() && !last)
+            || decoded == b"."
+            || decoded == b".."
+            || decoded
+                .iter()
+                .any(|b| matches!(b, b'/' | b'\\' | b'%') || b.is_ascii_control())
+        {
+            return Err(UnsafePath);
+        }
+    }
+    let mut url = base.clone();
+    url.set_path(&format!("{}{rest}", base.path()));
+    url.set_query(
+        query
+            .map(without_credentials)
+            .as_deref()
+            .filter(|q| !q.is_empty()),
+    );
+    // Belt and braces: whatever the URL parser made of it must still lie under the base.
+    if url.origin() != base.origin() || !url.path().starts_with(base.path()) {
+        return Err(UnsafePath);
+    }
+    Ok(url)
+}
+
+/// The query without Gatehouse's credential parameters, the rest byte for byte.
+fn without_credentials(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            let name: String = url::form_urlencoded::parse(name.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default();
+            !CREDENTIAL_PARAMS
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&name))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The fields a `Connection` header names are connection-specific too (RFC 9110 §7.6.1:
+/// a proxy MUST remove them before forwarding).
+fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn copy_headers(from: &HeaderMap, extra: &[&str]) -> HeaderMap {
+    let named = connection_named(from);
+    let mut out = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
+        if forwardable(name, extra) && !named.iter().any(|n| n == name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Forwards a request under `route_prefix` to the upstream, at `upstream_prefix` plus the
+/// rest of the path below its base.
+async fn forward(
+    app: &AppState,
+    upstream: &Upstream,
+    (route_prefix, upstream_prefix): (&str, &str),
+    req: Request,
+) -> Response {
     let Some(bridge) = app.aibridge.as_ref() else {
         return ApiError::not_found().into_response();
     };
-    let Ok(mut url) = upstream.base.join(rest.trim_start_matches('/')) else {
-        return ApiError::bad_request("Invalid AI Bridge path.").into_response();
+    let rest = req
+        .uri()
+        .path()
+        .strip_prefix(route_prefix)
+        .unwrap_or_default();
+    let rest = format!("{upstream_prefix}{rest}");
+    let Ok(url) = upstream_url(&upstream.base, &rest, req.uri().query()) else {
+        tracing::warn!(path = %req.uri().path(), "AI Bridge path refused: it could leave the upstream's base path");
+        return ApiError::bad_request("Invalid AI Bridge path.")
+            .with_detail(
+                "The path must not contain dot segments, empty segments, encoded slashes or backslashes.",
+            )
+            .into_response();
     };
-    url.set_query(req.uri().query());
     let (parts, body) = req.into_parts();
-    let mut headers = HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        if forwardable(name, STRIPPED_REQUEST) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
+    let mut headers = copy_headers(&parts.headers, STRIPPED_REQUEST);
     if let Some(key) = &upstream.key {
         let (name, value) = match upstream.auth {
             UpstreamAuth::Bearer => (header::AUTHORIZATION, format!("Bearer {key}")),
@@ -172,39 +291,93 @@ async fn forward(app: &AppState, upstream: &Upstream, rest: &str, req: Request) 
         }
     };
     let status = upstream_res.status();
-    let mut out_headers = HeaderMap::with_capacity(upstream_res.headers().len());
-    for (name, value) in upstream_res.headers() {
-        if forwardable(name, &["content-length"]) {
-            out_headers.append(name.clone(), value.clone());
-        }
-    }
+    let out_headers = copy_headers(upstream_res.headers(), STRIPPED_RESPONSE);
     let mut res = Response::new(Body::from_stream(upstream_res.bytes_stream()));
     *res.status_mut() = status;
     *res.headers_mut() = out_headers;
     res
 }
 
-pub async fn openai(
-    State(app): State<AppState>,
-    Path(rest): Path<String>,
-    req: Request,
-) -> Response {
+pub const OPENAI_PREFIX: &str = "/api/v2/aibridge/openai/v1/";
+pub const ANTHROPIC_PREFIX: &str = "/api/v2/aibridge/anthropic/v1/";
+
+pub async fn openai(State(app): State<AppState>, req: Request) -> Response {
     let Some(bridge) = app.aibridge.clone() else {
         return ApiError::not_found().into_response();
     };
-    forward(&app, &bridge.openai, &rest, req).await
+    forward(&app, &bridge.openai, (OPENAI_PREFIX, ""), req).await
 }
 
-pub async fn anthropic(
-    State(app): State<AppState>,
-    Path(rest): Path<String>,
-    req: Request,
-) -> Response {
+pub async fn anthropic(State(app): State<AppState>, req: Request) -> Response {
     let Some(bridge) = app.aibridge.clone() else {
         return ApiError::not_found().into_response();
     };
     // The Anthropic base is the host root; the API version is part of the path.
-    forward(&app, &bridge.anthropic, &format!("v1/{rest}"), req).await
+    forward(&app, &bridge.anthropic, (ANTHROPIC_PREFIX, "v1/"), req).await
 }
 
 pub type SharedBridge = Arc<Bridge>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        base_url("http://up.example/gw/openai/v1/").unwrap()
+    }
+
+    #[test]
+    fn paths_below_the_base_are_forwarded_as_sent() {
+        let url = upstream_url(&base(), "chat/completions", Some("stream=true")).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://up.example/gw/openai/v1/chat/completions?stream=true"
+        );
+        let url = upstream_url(&base(), "files/file-a%20b/content", None).unwrap();
+        assert_eq!(url.path(), "/gw/openai/v1/files/file-a%20b/content");
+        assert_eq!(
+            upstream_url(&base(), "models/", None).unwrap().path(),
+            "/gw/openai/v1/models/"
+        );
+    }
+
+    #[test]
+    fn every_way_out_of_the_base_is_refused() {
+        for rest in [
+            "..",
+            "../../internal-admin",
+            "%2e%2e/%2e%2e/internal-admin",
+            "%2E%2e/x",
+            ".%2e/x",
+            "chat/./x",
+            "chat/%2e/x",
+            "..%2finternal-admin",
+            "..%2Finternal-admin",
+            "..%5cinternal-admin",
+            "..\\internal-admin",
+            "a%2fb",
+            "%252e%252e/x",
+            "a//b",
+            "/x",
+            "a%00b",
+            "a%0d%0aHost:%20evil",
+            "a%zz",
+            "a%2",
+        ] {
+            assert_eq!(upstream_url(&base(), rest, None), Err(UnsafePath), "{rest}");
+        }
+    }
+
+    #[test]
+    fn credential_parameters_stay_here() {
+        let url = upstream_url(
+            &base(),
+            "models",
+            Some("coder_session_token=abc&limit=5&Access_Token=x&after=a%26b"),
+        )
+        .unwrap();
+        assert_eq!(url.query(), Some("limit=5&after=a%26b"));
+        let url = upstream_url(&base(), "models", Some("coder_session_token=abc")).unwrap();
+        assert_eq!(url.query(), None);
+    }
+}

@@ -9,7 +9,7 @@ use axum::{
 };
 use chrono::TimeDelta;
 use gatehouse_httpmw::{
-    Actor, ApiError, Json, JsonBody,
+    Actor, ApiError, Json, JsonBody, NoStore,
     audit::{AuditAction, AuditContext, AuditResource},
     client_ip::ClientIp,
     params::user::resolve_user,
@@ -133,7 +133,7 @@ pub async fn create_token(
     audit: AuditContext,
     Path(user): Path<String>,
     JsonBody(req): JsonBody<CreateTokenRequest>,
-) -> Result<Json<GenerateApiKeyResponse>, ApiError> {
+) -> Result<NoStore<Json<GenerateApiKeyResponse>>, ApiError> {
     let user = resolve_user(&app.store, &actor, &user).await?;
     if user.is_system {
         return Err(ApiError::forbidden());
@@ -202,7 +202,10 @@ pub async fn create_token(
                     fields,
                 )
                 .await;
-                return Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key }));
+                return Ok(NoStore(Json(
+                    StatusCode::CREATED,
+                    GenerateApiKeyResponse { key },
+                )));
             }
             Err(e) if e.status == StatusCode::CONFLICT && attempts_left > 0 => {
                 token_name = crate::names::random_name();
@@ -233,7 +236,7 @@ pub async fn create_session_key(
     ClientIp(ip): ClientIp,
     audit: AuditContext,
     Path(user): Path<String>,
-) -> Result<Json<GenerateApiKeyResponse>, ApiError> {
+) -> Result<NoStore<Json<GenerateApiKeyResponse>>, ApiError> {
     let user = resolve_user(&app.store, &actor, &user).await?;
     if user.is_system {
         return Err(ApiError::forbidden());
@@ -250,7 +253,10 @@ pub async fn create_session_key(
     let (key, _) = issue_key(&app, actor.subject(), spec).await?;
     let fields = serde_json::json!({"login_type": "password"});
     audit_key(&app, &audit, AuditAction::Create, user.id, &key, "", fields).await;
-    Ok(Json(StatusCode::CREATED, GenerateApiKeyResponse { key }))
+    Ok(NoStore(Json(
+        StatusCode::CREATED,
+        GenerateApiKeyResponse { key },
+    )))
 }
 
 /// Records a key created, deleted or expired (issue #9): its id, never its secret.

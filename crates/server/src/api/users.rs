@@ -1,8 +1,8 @@
 //! Users: the first user, password login and logout, lookup, creation and status.
 
 use axum::{
-    extract::{Path, State},
-    http::{HeaderValue, StatusCode, header},
+    extract::{FromRequest, Path, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{
@@ -10,7 +10,10 @@ use gatehouse_httpmw::{
     apikey::SESSION_COOKIE,
     audit::{AuditAction, AuditContext, AuditResource},
     client_ip::ClientIp,
+    error::mark_no_store,
     params::user::resolve_user,
+    rate_limit,
+    same_origin::{is_cross_site, origin_of},
 };
 use gatehouse_rbac::roles::{SITE_ROLE_NAMES, can_assign};
 use gatehouse_sdk::{
@@ -150,6 +153,28 @@ pub async fn create_first_user(
     }
 }
 
+/// The session cookie lives as long as the session it carries (`--session-duration`), not
+/// longer: a browser should not keep sending a key that expired.
+pub fn session_max_age(app: &AppState) -> i64 {
+    i64::try_from(app.config.session_duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// 403 for a request that would set a session from another site's page (issue #29: login
+/// CSRF signs the victim's browser in as the attacker).
+pub fn refuse_cross_site_login(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if is_cross_site(headers, &origin_of(&app.access_url)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Cross-site login requests are not allowed.",
+        )
+        .with_detail(format!(
+            "The browser says this request came from another site; sign in at {}.",
+            app.access_url
+        )));
+    }
+    Ok(())
+}
+
 pub fn session_cookie(app: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = app.config.secure_auth_cookie || app.access_url.starts_with("https://");
     let mut cookie =
@@ -178,8 +203,12 @@ pub async fn login(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
     audit: AuditContext,
-    JsonBody(req): JsonBody<LoginWithPasswordRequest>,
+    headers: HeaderMap,
+    body: Request,
 ) -> Result<Response, ApiError> {
+    // Before the body is read: a cross-site page learns nothing, not even a 415.
+    refuse_cross_site_login(&app, &headers)?;
+    let JsonBody(req) = JsonBody::<LoginWithPasswordRequest>::from_request(body, &()).await?;
     let token = password_login(&app, &req.email, req.password, ip, audit).await?;
     let mut res = Json(
         StatusCode::CREATED,
@@ -188,9 +217,10 @@ pub async fn login(
         },
     )
     .into_response();
-    if let Some(cookie) = session_cookie(&app, &token, 365 * 86_400) {
+    if let Some(cookie) = session_cookie(&app, &token, session_max_age(&app)) {
         res.headers_mut().insert(header::SET_COOKIE, cookie);
     }
+    mark_no_store(res.headers_mut());
     Ok(res)
 }
 
@@ -243,8 +273,24 @@ async fn attempt_password_login(
     if bad {
         return Err(err);
     }
+    let backoff = app.limits.login_backoff.as_deref();
+    if let Some(Err(wait)) = backoff.map(|b| b.check(email, rate_limit::now())) {
+        let secs = wait.as_secs().max(1);
+        let mut err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-in attempts for this account.",
+        )
+        .with_detail(format!("Try again in {secs} seconds."));
+        err.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+        return Err(err);
+    }
     let system = system_restricted();
-    let incorrect = || ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password.");
+    let incorrect = || {
+        if let Some(b) = backoff {
+            b.failed(email, rate_limit::now());
+        }
+        ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password.")
+    };
     let user = match app.store.user_by_email(system, email).await {
         Ok(user) => Some(user),
         Err(StoreError::NotFound) => None,
@@ -260,6 +306,9 @@ async fn attempt_password_login(
     let Some(user) = user.filter(|_| matches) else {
         return Err(incorrect());
     };
+    if let Some(b) = backoff {
+        b.succeeded(email);
+    }
     if user.login_type != "password" {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

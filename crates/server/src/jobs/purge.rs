@@ -29,6 +29,7 @@ pub async fn tick(store: &Store, metrics: &ApiMetrics, retention: Retention) -> 
                     ("workspace_agent_logs", p.workspace_agent_logs),
                     ("oauth2_codes", p.oauth2_codes),
                     ("oauth2_tokens", p.oauth2_tokens),
+                    ("unused_oauth2_clients", p.unused_oauth2_clients),
                 ],
             );
             tracing::debug!(
@@ -36,6 +37,7 @@ pub async fn tick(store: &Store, metrics: &ApiMetrics, retention: Retention) -> 
                 workspace_agent_logs = p.workspace_agent_logs,
                 oauth2_codes = p.oauth2_codes,
                 oauth2_tokens = p.oauth2_tokens,
+                unused_oauth2_clients = p.unused_oauth2_clients,
                 duration_ms = start.elapsed().as_millis() as u64,
                 "purged old database entries"
             );

@@ -285,7 +285,7 @@ async fn finish(
     let redirect = flow_cookie_value(headers, REDIRECT_COOKIE);
     let mut res = redirect_to(&safe_redirect(redirect.as_deref()));
     let out = res.headers_mut();
-    if let Some(cookie) = session_cookie(app, &token, 365 * 86_400) {
+    if let Some(cookie) = session_cookie(app, &token, crate::api::users::session_max_age(app)) {
         out.append(header::SET_COOKIE, cookie);
     }
     for name in [STATE_COOKIE, NONCE_COOKIE, VERIFIER_COOKIE, REDIRECT_COOKIE] {
@@ -293,6 +293,7 @@ async fn finish(
             out.append(header::SET_COOKIE, cookie);
         }
     }
+    gatehouse_httpmw::error::mark_no_store(out);
     Ok(res)
 }
 

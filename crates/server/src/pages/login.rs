@@ -14,17 +14,13 @@ use gatehouse_httpmw::{
     client_ip::ClientIp,
     security_headers::{CspHosts, site_csp},
 };
-use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use crate::{
-    api::users::{password_login, session_cookie},
+    api::users::{password_login, refuse_cross_site_login, session_cookie, session_max_age},
     app::AppState,
+    pages::login_csrf,
 };
-
-/// A double-submit token against login CSRF (signing a victim into the attacker's account).
-const CSRF_COOKIE: &str = "gatehouse_login_csrf";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -61,9 +57,41 @@ pub fn safe_redirect(raw: Option<&str>) -> String {
 
 struct PageContext<'a> {
     hosts: &'a CspHosts,
+    /// The access URL's host, for the CSP's websocket sources: never the request's `Host`,
+    /// which the client chooses.
     host: Option<&'a str>,
     /// The OIDC button's text, when OIDC is configured.
     oidc_text: Option<&'a str>,
+    /// Whether the CSRF cookie is `__Host-` and `Secure` (an https access URL).
+    secure: bool,
+}
+
+impl<'a> PageContext<'a> {
+    fn of(app: &'a AppState, access_host: Option<&'a str>) -> PageContext<'a> {
+        PageContext {
+            hosts: &app.csp_hosts,
+            host: access_host,
+            oidc_text: app
+                .oidc
+                .as_ref()
+                .map(|o| o.flags.oidc_sign_in_text.as_str()),
+            secure: secure_cookies(app),
+        }
+    }
+}
+
+fn secure_cookies(app: &AppState) -> bool {
+    app.config.secure_auth_cookie || app.access_url.starts_with("https://")
+}
+
+/// `host[:port]` of the access URL.
+fn access_host(app: &AppState) -> Option<String> {
+    let url = url::Url::parse(&app.access_url).ok()?;
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
 }
 
 fn page(
@@ -78,6 +106,7 @@ fn page(
         hosts,
         host,
         oidc_text,
+        secure,
     } = *ctx;
     let encoded = url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>();
     let action = format!("/login?redirect={encoded}");
@@ -106,33 +135,17 @@ fn page(
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict"
-    )) {
+    if let Ok(cookie) = HeaderValue::from_str(&login_csrf::set_cookie(secure, csrf)) {
         headers.append(header::SET_COOKIE, cookie);
     }
     res
 }
 
-fn host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::HOST).and_then(|v| v.to_str().ok())
-}
-
-pub async fn login_page(
-    State(app): State<AppState>,
-    Query(q): Query<LoginQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let ctx = PageContext {
-        hosts: &app.csp_hosts,
-        host: host(&headers),
-        oidc_text: app
-            .oidc
-            .as_ref()
-            .map(|o| o.flags.oidc_sign_in_text.as_str()),
-    };
+pub async fn login_page(State(app): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let host = access_host(&app);
+    let ctx = PageContext::of(&app, host.as_deref());
     let redirect = safe_redirect(q.redirect.as_deref());
-    let csrf = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let csrf = login_csrf::issue(app.store.sealing_cipher());
     page(&ctx, StatusCode::OK, &redirect, &csrf, "", "")
 }
 
@@ -144,14 +157,11 @@ pub async fn login_submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ctx = PageContext {
-        hosts: &app.csp_hosts,
-        host: host(&headers),
-        oidc_text: app
-            .oidc
-            .as_ref()
-            .map(|o| o.flags.oidc_sign_in_text.as_str()),
-    };
+    if let Err(refused) = refuse_cross_site_login(&app, &headers) {
+        return refused.into_response();
+    }
+    let host = access_host(&app);
+    let ctx = PageContext::of(&app, host.as_deref());
     let redirect = safe_redirect(q.redirect.as_deref());
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -163,10 +173,10 @@ pub async fn login_submit(
             .unwrap_or_default()
     };
     let email = field("email").to_owned();
-    let fresh = Alphanumeric.sample_string(&mut rand::rng(), 32);
-    let sent = field("csrf_token");
-    let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+    let cipher = app.store.sealing_cipher();
+    let fresh = login_csrf::issue(cipher);
+    let from_cookie = cookie(&headers, login_csrf::cookie_name(ctx.secure)).unwrap_or_default();
+    if !login_csrf::verify(cipher, field("csrf_token"), &from_cookie) {
         return page(
             &ctx,
             StatusCode::BAD_REQUEST,
@@ -183,9 +193,10 @@ pub async fn login_submit(
             if let Ok(location) = HeaderValue::from_str(&redirect) {
                 headers.insert(header::LOCATION, location);
             }
-            if let Some(cookie) = session_cookie(&app, &token, 365 * 86_400) {
+            if let Some(cookie) = session_cookie(&app, &token, session_max_age(&app)) {
                 headers.insert(header::SET_COOKIE, cookie);
             }
+            gatehouse_httpmw::error::mark_no_store(headers);
             res
         }
         Err(err) => {

@@ -2,3 +2,4 @@
 //! page belongs to the OAuth2 crate.
 
 pub mod login;
+pub mod login_csrf;

@@ -582,26 +582,35 @@ impl Store {
         Ok(())
     }
 
+    /// A code by its prefix, with its user's status (`deleted` for a deleted user): a code
+    /// issued before a suspension must not be redeemed during it (issue #29).
     pub async fn oauth2_code_by_prefix(
         &self,
         subject: &Subject,
         prefix: &str,
-    ) -> Result<Option<OAuth2Code>> {
-        let sql = concat!(
-            "SELECT ",
-            code_columns!(),
-            " FROM oauth2_provider_app_codes WHERE secret_prefix = $1"
-        );
-        let code = on_db!(self, read, |pool| {
-            sqlx::query_as::<_, OAuth2Code>(sql)
+    ) -> Result<Option<(OAuth2Code, String)>> {
+        const SQL: &str = "SELECT c.id, c.app_id, c.user_id, c.created_at, c.expires_at, \
+             c.secret_prefix, c.hashed_secret, c.code_challenge, c.redirect_uri, c.resource_uri, \
+             c.scope, c.state_hash, c.used_at, c.grant_id, \
+             CASE WHEN u.deleted THEN 'deleted' ELSE u.status END AS user_status \
+             FROM oauth2_provider_app_codes c JOIN users u ON u.id = c.user_id \
+             WHERE c.secret_prefix = $1";
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            code: OAuth2Code,
+            user_status: String,
+        }
+        let row = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, Row>(SQL)
                 .bind(prefix)
                 .fetch_optional(pool)
                 .await
         })?;
-        if let Some(code) = &code {
-            check(subject, Action::Read, &code_token_object(code.user_id))?;
+        if let Some(row) = &row {
+            check(subject, Action::Read, &code_token_object(row.code.user_id))?;
         }
-        Ok(code)
+        Ok(row.map(|r| (r.code, r.user_status)))
     }
 
     /// Burns a code that failed verification (spec/oauth2.md §3.2 rule 12).

@@ -26,7 +26,14 @@ pub struct Purged {
     pub workspace_agent_logs: u64,
     pub oauth2_codes: u64,
     pub oauth2_tokens: u64,
+    /// Dynamically registered clients never used within [`UNUSED_CLIENT_TTL`].
+    pub unused_oauth2_clients: u64,
 }
+
+/// How long a client that registered itself may sit without a grant or a pending code
+/// before the purge deletes it (issue #29: registration is open to anyone, so what it
+/// stores must not pile up). A client that comes back after that registers again.
+pub const UNUSED_CLIENT_TTL: TimeDelta = TimeDelta::hours(24);
 
 /// Rows per table per tick (spec/ops.md §11.3 `LimitCount`).
 const BATCH: i64 = 10_000;
@@ -51,6 +58,13 @@ const DELETE_EMPTY_GRANTS: &str = "DELETE FROM oauth2_provider_grants g WHERE NO
      (SELECT 1 FROM oauth2_provider_app_tokens t WHERE t.grant_id = g.id)";
 const DELETE_EMPTY_GRANTS_SQLITE: &str = "DELETE FROM oauth2_provider_grants WHERE NOT EXISTS \
      (SELECT 1 FROM oauth2_provider_app_tokens t WHERE t.grant_id = oauth2_provider_grants.id)";
+
+const DELETE_UNUSED_CLIENTS: &str = "DELETE FROM oauth2_provider_apps WHERE id IN \
+     (SELECT a.id FROM oauth2_provider_apps a WHERE a.dynamically_registered \
+     AND a.created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM oauth2_provider_grants g WHERE g.app_id = a.id) \
+     AND NOT EXISTS (SELECT 1 FROM oauth2_provider_app_codes c WHERE c.app_id = a.id) \
+     LIMIT $2)";
 
 impl Store {
     /// One purge tick. `Ok(None)` when another replica holds the lock.
@@ -106,6 +120,12 @@ impl Store {
                 .await?
                 .rows_affected();
             sqlx::query(empty_grants).execute(&mut *tx).await?;
+            purged.unused_oauth2_clients = sqlx::query(DELETE_UNUSED_CLIENTS)
+                .bind(now - UNUSED_CLIENT_TTL)
+                .bind(BATCH)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             tx.commit().await?;
         });
         if purged.expired_api_keys > 0 || purged.oauth2_tokens > 0 {

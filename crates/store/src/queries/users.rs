@@ -252,19 +252,40 @@ impl Store {
     ) -> Result<User> {
         check_or_hide(subject, Action::Update, &Object::user(id))?;
         let now = now();
+        let reactivating = status == "active";
         let done = on_db!(self, write, |pool| {
-            sqlx::query(
+            let mut tx = pool.begin().await?;
+            // Reactivating a suspended user restores the account, not the credentials that
+            // were in circulation when it was suspended (issue #29): its sessions, API
+            // tokens, OAuth2 grants (their tokens go with them) and pending codes are
+            // revoked in the same transaction. While suspended they are refused with the
+            // account's status; a dormant user (no punishment, only idle) keeps them.
+            if reactivating {
+                for sql in [
+                    "DELETE FROM oauth2_provider_app_codes WHERE user_id = $1 AND EXISTS \
+                     (SELECT 1 FROM users u WHERE u.id = $1 AND u.status = 'suspended')",
+                    "DELETE FROM oauth2_provider_grants WHERE user_id = $1 AND EXISTS \
+                     (SELECT 1 FROM users u WHERE u.id = $1 AND u.status = 'suspended')",
+                    "DELETE FROM api_keys WHERE user_id = $1 AND EXISTS \
+                     (SELECT 1 FROM users u WHERE u.id = $1 AND u.status = 'suspended')",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+            }
+            let done = sqlx::query(
                 "UPDATE users SET status = $2, updated_at = $3 WHERE id = $1 AND deleted = FALSE",
             )
             .bind(id)
             .bind(status)
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            done
         });
         self.auth_changed(id);
-        if done? == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         self.user_by_id_unchecked(id).await
