@@ -158,7 +158,11 @@ impl TestApp {
     }
 
     async fn with_db(db: Db, config: ServerConfig) -> TestApp {
-        let state = AppState::start(db, config, ACCESS_URL.to_owned())
+        let access_url = config.access_url.as_ref().map_or_else(
+            || ACCESS_URL.to_owned(),
+            |u| gatehouse_server::app::normalise_access_url(u.as_str()),
+        );
+        let state = AppState::start(db, config, access_url)
             .await
             .expect("start app");
         let router = router::build(state.clone());
@@ -366,6 +370,12 @@ impl Req<'_> {
 
     pub fn body_with_type(mut self, content_type: &str, body: &str) -> Self {
         self.builder = self.builder.header("content-type", content_type);
+        self.body = Body::from(body.to_owned());
+        self
+    }
+
+    /// A body with no `Content-Type` at all.
+    pub fn raw_body_untyped(mut self, body: &str) -> Self {
         self.body = Body::from(body.to_owned());
         self
     }

@@ -8,6 +8,8 @@
 //! (`organizations`, `audit`).
 
 mod aibridge;
+mod login;
+mod oauth2;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
