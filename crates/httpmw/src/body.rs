@@ -21,6 +21,14 @@ pub fn body_too_large(log: Option<&RequestLog>) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
 }
 
+/// The 408 of a body that did not arrive within `--http-read-body-timeout`.
+pub fn body_timed_out() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "The request body did not arrive in time.",
+    )
+}
+
 /// Whether the request says its body is JSON: `application/json` or a `+json` type
 /// (RFC 6839), parameters allowed. A missing type is not JSON: a browser sends a body
 /// without a preflight only as `text/plain`, a form type, or with no type at all (the
@@ -78,6 +86,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 body_too_large(log.as_ref())
+            } else if crate::body_deadline::timed_out(&rejection) {
+                body_timed_out()
             } else {
                 ApiError::bad_request("Request body must be valid JSON.")
                     .with_detail(rejection.body_text())

@@ -9,6 +9,7 @@ pub mod apikey;
 pub mod audit;
 pub mod backoff;
 pub mod body;
+pub mod body_deadline;
 pub mod client_ip;
 pub mod concurrency;
 pub mod error;

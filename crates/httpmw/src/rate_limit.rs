@@ -265,11 +265,10 @@ fn limited(limiter: &RateLimiter, decision: &Decision) -> Response {
 }
 
 pub async fn rate_limit(State(limiter): State<RateLimiter>, req: Request, next: Next) -> Response {
-    let decision = match decide(&limiter, req.uri().path(), &req) {
-        Ok(decision) => decision,
-        Err(refused) => return refused,
-    };
-    run_counted(decision, req, next).await
+    match decide(&limiter, req.uri().path(), &req) {
+        Ok(decision) => run_counted(decision, req, next).await,
+        Err(refusal) => refusal.into_response(&limiter),
+    }
 }
 
 /// A limiter whose routes share one bucket per principal, whatever their paths.
@@ -286,36 +285,45 @@ pub async fn rate_limit_shared(
     req: Request,
     next: Next,
 ) -> Response {
-    let decision = match decide(&shared.limiter, shared.bucket, &req) {
-        Ok(decision) => decision,
-        Err(refused) => return refused,
-    };
-    run_counted(decision, req, next).await
+    match decide(&shared.limiter, shared.bucket, &req) {
+        Ok(decision) => run_counted(decision, req, next).await,
+        Err(refusal) => refusal.into_response(&shared.limiter),
+    }
 }
 
-/// The owner bypass, then one count in `bucket`: `Ok(None)` when the request is not
-/// limited, `Err` with the refusal.
-fn decide(
-    limiter: &RateLimiter,
-    bucket: &str,
-    req: &Request,
-) -> Result<Option<Decision>, Response> {
-    match bypass_of(req) {
-        Bypass::NotAsked => {}
-        Bypass::Owner => return Ok(None),
-        Bypass::NotOwner if authenticated(req).is_some() => {
-            return Err(ApiError::new(
+/// Why a request is not let through.
+enum Refusal {
+    /// The bypass header from someone who is not an owner.
+    BypassNotOwner,
+    Limited(Decision),
+}
+
+impl Refusal {
+    fn into_response(self, limiter: &RateLimiter) -> Response {
+        match self {
+            Refusal::BypassNotOwner => ApiError::new(
                 StatusCode::PRECONDITION_REQUIRED,
                 "\"X-Coder-Bypass-Ratelimit\" provided but user is not owner",
             )
-            .into_response());
+            .into_response(),
+            Refusal::Limited(decision) => limited(limiter, &decision),
         }
+    }
+}
+
+/// The owner bypass, then one count in `bucket`: `Ok(None)` when the request is not
+/// limited at all.
+fn decide(limiter: &RateLimiter, bucket: &str, req: &Request) -> Result<Option<Decision>, Refusal> {
+    match bypass_of(req) {
+        Bypass::NotAsked => {}
+        Bypass::Owner => return Ok(None),
+        Bypass::NotOwner if authenticated(req).is_some() => return Err(Refusal::BypassNotOwner),
         // Anonymous callers asking for the bypass are simply limited.
         Bypass::NotOwner => {}
     }
     let decision = limiter.check(&principal_of(req), bucket, now());
     if !decision.allowed {
-        return Err(limited(limiter, &decision));
+        return Err(Refusal::Limited(decision));
     }
     Ok(Some(decision))
 }

@@ -90,16 +90,28 @@ pub async fn read_request(
 
 /// Reads a form body, at most [`FORM_BODY_LIMIT`] bytes (413 in the OAuth2 shape).
 pub async fn read_form(body: Body) -> Result<Params, OAuth2Error> {
-    let bytes = axum::body::to_bytes(body, FORM_BODY_LIMIT)
-        .await
-        .map_err(|_| {
+    let bytes = read_body(body, FORM_BODY_LIMIT).await?;
+    Ok(Params::parse(&bytes))
+}
+
+/// A whole body of at most `limit` bytes: 413 past it, 408 when it did not arrive within
+/// the server's body deadline, both in the OAuth2 shape.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, OAuth2Error> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if gatehouse_httpmw::body_deadline::timed_out(&e) {
+            OAuth2Error::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::InvalidRequest,
+                "The request body did not arrive in time",
+            )
+        } else {
             OAuth2Error::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidRequest,
-                format!("The request body is larger than {FORM_BODY_LIMIT} bytes"),
+                format!("The request body is larger than {limit} bytes"),
             )
-        })?;
-    Ok(Params::parse(&bytes))
+        }
+    })
 }
 
 #[cfg(test)]

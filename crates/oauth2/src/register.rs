@@ -184,12 +184,12 @@ fn validate(req: &ClientRegistrationRequest) -> Result<Validated, OAuth2Error> {
             check_text("contacts", Some(contact))?;
         }
     }
-    if let Some(jwks) = &req.jwks {
-        if serde_json::to_vec(jwks).map_or(usize::MAX, |v| v.len()) > MAX_JWKS_BYTES {
-            return Err(invalid_metadata(format!(
-                "jwks is larger than {MAX_JWKS_BYTES} bytes"
-            )));
-        }
+    if let Some(jwks) = &req.jwks
+        && serde_json::to_vec(jwks).map_or(usize::MAX, |v| v.len()) > MAX_JWKS_BYTES
+    {
+        return Err(invalid_metadata(format!(
+            "jwks is larger than {MAX_JWKS_BYTES} bytes"
+        )));
     }
     check_http_url("client_uri", &req.client_uri)?;
     check_http_url("logo_uri", &req.logo_uri)?;
@@ -256,15 +256,7 @@ fn validate(req: &ClientRegistrationRequest) -> Result<Validated, OAuth2Error> {
 }
 
 async fn read_json(body: Body) -> Result<ClientRegistrationRequest, OAuth2Error> {
-    let bytes = axum::body::to_bytes(body, REGISTRATION_BODY_LIMIT)
-        .await
-        .map_err(|_| {
-            OAuth2Error::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::InvalidRequest,
-                format!("The request body is larger than {REGISTRATION_BODY_LIMIT} bytes"),
-            )
-        })?;
+    let bytes = crate::params::read_body(body, REGISTRATION_BODY_LIMIT).await?;
     parse_metadata(&bytes)
 }
 

@@ -163,6 +163,21 @@ pub struct ServerConfig {
     #[arg(long, env = "CODER_HTTP_READ_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub http_read_header_timeout: Duration,
 
+    /// How long a request's body may take to arrive, from the first moment it is waited
+    /// for; 0 = no limit. A slower body is answered 408 and its connection closed.
+    #[arg(long, env = "CODER_HTTP_READ_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub http_read_body_timeout: Duration,
+
+    /// Connections one client address may hold open at once (an IPv6 client counts by its
+    /// /64; `--proxy-trusted-origins` are not capped); 0 = no cap. One more is answered 429
+    /// and closed.
+    #[arg(
+        long,
+        env = "CODER_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub http_max_connections_per_address: usize,
+
     /// How long to wait for in-flight requests on shutdown.
     #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
@@ -373,6 +388,8 @@ impl ServerConfig {
             graceful_shutdown_timeout: Duration::from_secs(5),
             websocket_probe_interval: Duration::from_secs(15),
             http_read_header_timeout: Duration::from_secs(30),
+            http_read_body_timeout: Duration::from_secs(60),
+            http_max_connections_per_address: 256,
             dev: false,
             enable_authz_recordings: false,
             provisioner_daemons: 0,

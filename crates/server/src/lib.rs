@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod conn_limit;
 pub mod duration;
 pub mod echo;
 pub mod external_auth;

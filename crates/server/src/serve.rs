@@ -1,12 +1,14 @@
 //! `gatehouse server`: logging, database, listener, graceful shutdown.
 
 use anyhow::Context;
+use gatehouse_httpmw::body_deadline::DeadlineBody;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::{
     app::{AppState, normalise_access_url, open_database},
     config::{LogFormat, ServerConfig},
+    conn_limit::{AtCap, ConnectionCap, REFUSAL},
     head_timeout::HeadTimeouts,
     router,
     shutdown::Shutdown,
@@ -98,28 +100,49 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
         state.store.clone(),
         state.csp_hosts.proxies.clone(),
     );
-    let read_header_timeout = state.config.http_read_header_timeout;
+    let limits = ConnectionLimits {
+        read_header_timeout: state.config.http_read_header_timeout,
+        read_body_timeout: state.config.http_read_body_timeout,
+        per_address: ConnectionCap::new(
+            state.config.http_max_connections_per_address,
+            state.config.proxy_trusted_origins.clone(),
+        ),
+    };
     let shutdown = state.shutdown.clone();
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
-    serve_connections(
-        listener,
-        app,
-        shutdown,
-        read_header_timeout,
-        grace,
-        shutdown_signal(),
-    )
-    .await;
+    serve_connections(listener, app, shutdown, limits, grace, shutdown_signal()).await;
     tokio::time::timeout(grace, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
 }
 
+/// What one connection may take: its head's time, its body's time, and how many
+/// connections its address may hold at once.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub read_header_timeout: std::time::Duration,
+    pub read_body_timeout: std::time::Duration,
+    pub per_address: Option<std::sync::Arc<ConnectionCap>>,
+}
+
+impl ConnectionLimits {
+    /// Only the head timeout (tests of the connection loop).
+    pub fn head_only(read_header_timeout: std::time::Duration) -> ConnectionLimits {
+        ConnectionLimits {
+            read_header_timeout,
+            read_body_timeout: std::time::Duration::ZERO,
+            per_address: None,
+        }
+    }
+}
+
 /// Accepts connections until SIGINT/SIGTERM, then lets in-flight requests finish for the
-/// grace period. A client must send its request head within `read_header_timeout`, so a
-/// slow-loris client cannot hold a connection (and its memory) open. Connections may be
+/// grace period. A client must send its request head within `read_header_timeout` and
+/// its body within `read_body_timeout`, and one address may hold only so many
+/// connections, so a slow-loris client cannot hold connections (and their memory) open.
+/// Connections may be
 /// upgraded (websockets); hyper-util's `GracefulShutdown` cannot watch those, so every
 /// connection task, like every websocket a handler accepted, holds on to `shutdown`,
 /// which tells them all to finish and says when the last has.
@@ -127,13 +150,14 @@ pub async fn serve_connections(
     listener: TcpListener,
     app: crate::router::App,
     shutdown: Shutdown,
-    read_header_timeout: std::time::Duration,
+    limits: ConnectionLimits,
     grace: std::time::Duration,
     signal: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::{rt::TokioIo, service::TowerToHyperService};
     tokio::pin!(signal);
-    let head_timeouts = HeadTimeouts::start(read_header_timeout);
+    let head_timeouts = HeadTimeouts::start(limits.read_header_timeout);
+    let body_timeout = limits.read_body_timeout;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -147,19 +171,31 @@ pub async fn serve_connections(
             },
             () = &mut signal => break,
         };
+        let admitted = match limits.per_address.as_ref().map(|cap| cap.admit(peer.ip())) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(held))) => Some(held),
+            Some(Err(AtCap)) => {
+                tracing::warn!(peer = %peer, "connection refused: too many open from this address");
+                tokio::spawn(refuse(stream));
+                continue;
+            }
+        };
         // The gate records the peer in each request's log record: one request extension
         // fewer than `ConnectInfo` (past three, their map allocates again).
         let service = tower::ServiceExt::map_request(
             app.for_peer(peer),
-            |req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new),
+            move |req: axum::http::Request<hyper::body::Incoming>| {
+                req.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)))
+            },
         );
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(head_timeouts.connection())
-            .header_read_timeout(read_header_timeout)
+            .header_read_timeout(limits.read_header_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
         let mut held = shutdown.hold();
         tokio::spawn(async move {
+            let _admitted = admitted;
             tokio::pin!(conn);
             let finished = tokio::select! {
                 result = conn.as_mut() => Some(result),
@@ -185,6 +221,24 @@ pub async fn serve_connections(
         () = tokio::time::sleep(grace) => {
             tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections");
         }
+    }
+}
+
+/// Tells a connection over its address's cap why it is closed, then closes it.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        stream.write_all(REFUSAL).await?;
+        stream.shutdown().await?;
+        // Read what the client sent until it closes: closing with unread data would
+        // reset the connection, and the client might never see the answer.
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    if let Ok(Err(e)) = sent {
+        tracing::debug!(error = %e, "could not send the connection refusal");
     }
 }
 

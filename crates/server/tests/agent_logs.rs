@@ -115,7 +115,7 @@ async fn serve(app: &TestApp) -> Served {
         listener,
         app.router.clone(),
         app.state.shutdown.clone(),
-        Duration::from_secs(5),
+        gatehouse_server::serve::ConnectionLimits::head_only(Duration::from_secs(5)),
         Duration::from_secs(1),
         async move {
             let _ = told_to_stop.await;

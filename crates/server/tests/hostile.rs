@@ -10,6 +10,7 @@
 mod aibridge;
 mod login;
 mod oauth2;
+mod slow_clients;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};

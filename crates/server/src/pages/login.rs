@@ -176,7 +176,7 @@ pub async fn login_submit(
     let cipher = app.store.sealing_cipher();
     let fresh = login_csrf::issue(cipher);
     let from_cookie = cookie(&headers, login_csrf::cookie_name(ctx.secure)).unwrap_or_default();
-    if !login_csrf::verify(cipher, field("csrf_token"), &from_cookie) {
+    if !login_csrf::verify(cipher, field("csrf_token"), from_cookie) {
         return page(
             &ctx,
             StatusCode::BAD_REQUEST,
