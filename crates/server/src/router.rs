@@ -25,8 +25,8 @@ use gatehouse_httpmw::{
 };
 use gatehouse_oauth2 as oauth2;
 use gatehouse_sdk::{Response as Envelope, error::messages};
-use tower::{Layer, layer::util::Identity, util::Either};
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -57,12 +57,14 @@ fn public_routes(app: &AppState) -> OpenApiRouter<AppState> {
 
 /// The global CORS policy (spec/ops.md §7.4.1): same-origin unless
 /// `--dangerous-allow-cors-requests`, then any origin for `GET`/`OPTIONS`, without
-/// credentials. (OAuth2 and MCP endpoints get their own policy, decisions.md 30.)
-fn cors(app: &AppState) -> Either<CorsLayer, Identity> {
+/// credentials. The OAuth2 and MCP endpoints keep their own policy (decisions.md 30), so
+/// the global one wraps every route but theirs: around them it would answer their
+/// preflights itself, allowing only `GET` (issue #29).
+fn cors(app: &AppState) -> Option<CorsLayer> {
     if !app.config.dangerous_allow_cors_requests {
-        return Either::Right(Identity::new());
+        return None;
     }
-    Either::Left(
+    Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::any())
             .allow_methods([Method::GET, Method::OPTIONS])
@@ -389,9 +391,8 @@ async fn route_not_found(log: Option<axum::Extension<RequestLog>>) -> Json<Envel
     )
 }
 
-/// The whole application: the router (behind the global CORS policy when it is on)
-/// inside the gate.
-pub type App = Gate<Either<Cors<Limited>, Limited>>;
+/// The whole application: the router inside the gate.
+pub type App = Gate<Limited>;
 
 /// The router behind the JSON body limit. Routes with a limit of their own (file
 /// uploads) set it inside, which overrides this one.
@@ -458,8 +459,6 @@ pub fn build_with(app: AppState, extra: Vec<(&'static str, MethodRouter<AppState
         None => login_page,
     };
     let mut router = api
-        .merge(oauth2_routes)
-        .merge(mcp_routes(&app, &mut patterns))
         .merge(aibridge_routes(&app, &mut patterns))
         .merge(login_page)
         .merge(external_auth_routes(&app, &mut patterns))
@@ -468,7 +467,15 @@ pub fn build_with(app: AppState, extra: Vec<(&'static str, MethodRouter<AppState
     for (pattern, handlers) in extra {
         router = router.route(patterns.add(pattern), handlers);
     }
-    let router = router.fallback(route_not_found).with_state(app.clone());
+    if let Some(cors) = cors(&app) {
+        router = router.layer(cors);
+    }
+    // With their own CORS policy: outside the global one.
+    let router = router
+        .merge(oauth2_routes)
+        .merge(mcp_routes(&app, &mut patterns))
+        .fallback(route_not_found)
+        .with_state(app.clone());
     let routes = route_table(doc.paths.paths.keys().map(String::as_str), &patterns)
         // Every pattern here was just accepted by the router, which refuses the same
         // conflicts the table does: this cannot fail for a router that was built.
@@ -485,7 +492,7 @@ pub fn build_with(app: AppState, extra: Vec<(&'static str, MethodRouter<AppState
         auth: Some(app.auth.clone()),
     })
     // Preflights answered by CORS still get a request id, a log line and metrics.
-    .layer(cors(&app).layer(router))
+    .layer(router)
 }
 
 /// The table of every routed pattern: the documented operations' paths and the rest.

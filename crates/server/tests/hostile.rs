@@ -8,7 +8,9 @@
 //! (`organizations`, `audit`).
 
 mod aibridge;
+mod api;
 mod login;
+mod mcp;
 mod oauth2;
 mod slow_clients;
 

@@ -7,7 +7,7 @@ use axum::{
     extract::{Query, State, rejection::QueryRejection},
     http::StatusCode,
 };
-use chrono::{NaiveDate, TimeDelta};
+use chrono::{Datelike, NaiveDate, TimeDelta};
 use gatehouse_httpmw::{Actor, ApiError, Json};
 use gatehouse_sdk::audit::{AuditLog, AuditLogResponse, MinimalOrganization, description};
 use gatehouse_store::{
@@ -189,9 +189,12 @@ fn parse_filter(q: &str) -> Result<AuditFilter, ApiError> {
                 .parse::<Uuid>()
                 .map_err(|_| invalid(&key, format!("Query param {key:?} must be a valid UUID.")))
         };
+        // Years past 9999 are refused: SQLite compares timestamps as text, and `+10000-…`
+        // sorts before every real date (a `date_to` of 9999-12-31 found nothing).
         let date = |value: &str| {
             NaiveDate::parse_from_str(value, "%Y-%m-%d")
                 .ok()
+                .filter(|d| (1..=9999).contains(&d.year()))
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|d| d.and_utc())
                 .ok_or_else(|| {
@@ -223,8 +226,16 @@ fn parse_filter(q: &str) -> Result<AuditFilter, ApiError> {
                 );
             }
             "date_from" => filter.date_from = Some(date(value)?),
-            // Inclusive of the whole day.
-            "date_to" => filter.date_to = Some(date(value)? + TimeDelta::days(1)),
+            // Inclusive of the whole day; the last day there is ends at the last instant
+            // there is.
+            "date_to" => {
+                let end = date(value)? + TimeDelta::days(1);
+                filter.date_to = Some(if end.year() > 9999 {
+                    end - TimeDelta::microseconds(1)
+                } else {
+                    end
+                });
+            }
             _ => {
                 return Err(invalid(
                     &key,

@@ -20,6 +20,15 @@ use crate::{
 /// Protocol versions we speak, oldest first; the last is offered to unknown clients.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25"];
 
+/// The protocol version a request without `MCP-Protocol-Version` is taken to speak
+/// (2025-06-18 Streamable HTTP §2.7: a server SHOULD assume 2025-03-26).
+const ASSUMED_VERSION: &str = "2025-03-26";
+
+/// JSON-RPC batches exist only in 2025-03-26 (2025-06-18 removed them), and there only
+/// this many messages to a batch: one POST must not buy thousands of tool calls for one
+/// count of the rate limiter (issue #29).
+pub const MAX_BATCH: usize = 16;
+
 const INSTRUCTIONS: &str = "Coder MCP Server providing workspace and template management tools";
 
 #[derive(Debug, Deserialize)]
@@ -70,13 +79,23 @@ pub async fn handle(
         }
     }
     // Streamable HTTP (2025-06-18 §2.7): an unsupported protocol version header is a 400.
-    if let Some(v) = headers
-        .get("mcp-protocol-version")
-        .and_then(|v| v.to_str().ok())
-        && !PROTOCOL_VERSIONS.contains(&v)
-    {
-        return ApiError::bad_request(format!("Unsupported MCP protocol version: {v}"))
-            .into_response();
+    let version = match headers.get("mcp-protocol-version") {
+        None => ASSUMED_VERSION,
+        Some(v) => match v.to_str().ok().filter(|v| PROTOCOL_VERSIONS.contains(v)) {
+            Some(v) => v,
+            None => {
+                return ApiError::bad_request(format!(
+                    "Unsupported MCP protocol version: {}",
+                    String::from_utf8_lossy(v.as_bytes())
+                ))
+                .into_response();
+            }
+        },
+    };
+    // A JSON-RPC message is JSON (Streamable HTTP §2.1); any other type is also what a
+    // cross-site page could post without a preflight.
+    if !gatehouse_httpmw::body::is_json(&headers) {
+        return gatehouse_httpmw::body::not_json(&headers).into_response();
     }
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return json_response(
@@ -85,6 +104,25 @@ pub async fn handle(
         );
     };
     match message {
+        Value::Array(_) if version != ASSUMED_VERSION => json_response(
+            StatusCode::BAD_REQUEST,
+            &rpc_error(
+                Value::Null,
+                code::INVALID_REQUEST,
+                &format!(
+                    "Invalid Request: JSON-RPC batches are not part of MCP {version}; \
+                     send one message per request"
+                ),
+            ),
+        ),
+        Value::Array(batch) if batch.len() > MAX_BATCH => json_response(
+            StatusCode::BAD_REQUEST,
+            &rpc_error(
+                Value::Null,
+                code::INVALID_REQUEST,
+                &format!("Invalid Request: at most {MAX_BATCH} messages in a batch"),
+            ),
+        ),
         Value::Array(batch) => {
             let mut out = Vec::new();
             for m in batch {

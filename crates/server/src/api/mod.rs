@@ -16,6 +16,7 @@ pub mod scopes;
 pub mod tasks;
 pub mod templates;
 pub mod users;
+pub mod workspace_filter;
 pub mod workspace_proxies;
 pub mod workspaces;
 

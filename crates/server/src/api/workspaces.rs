@@ -1,7 +1,7 @@
 //! Workspaces and builds.
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
 };
 use chrono::Utc;
@@ -21,7 +21,7 @@ use gatehouse_store::{
 use uuid::Uuid;
 
 use crate::{
-    api::{convert, parse_uuid_param},
+    api::{convert, parse_uuid_param, workspace_filter::WorkspaceFilter},
     app::AppState,
     validate,
 };
@@ -328,17 +328,31 @@ pub async fn get_workspace_by_name(
     ))
 }
 
-/// List the workspaces you can see.
+#[derive(Debug, serde::Deserialize)]
+pub struct ListWorkspacesQuery {
+    pub q: Option<String>,
+}
+
+/// List the workspaces you can see, filtered by Coder's search query.
 #[utoipa::path(get, path = "/api/v2/workspaces", tag = "Workspaces",
-    responses((status = 200, body = WorkspacesResponse)))]
+    params(("q" = Option<String>, Query, description = "Search query: `owner:<username|me>`, `name:<substring>`, `template:<name>`, `status:<latest build status>`; a bare word matches the name")),
+    responses((status = 200, body = WorkspacesResponse), (status = 400, description = "Invalid search query, or a malformed path, query or body", body = Envelope)))]
 pub async fn list_workspaces(
     State(app): State<AppState>,
     actor: Actor,
+    Query(query): Query<ListWorkspacesQuery>,
 ) -> Result<Json<WorkspacesResponse>, ApiError> {
+    let filter = WorkspaceFilter::parse(
+        query.q.as_deref().unwrap_or_default(),
+        &actor.0.user.username,
+    )?;
     let rows = app.store.list_workspaces(actor.subject(), None).await?;
     let mut workspaces = Vec::with_capacity(rows.len());
     for w in &rows {
-        workspaces.push(workspace_json(&app, &actor, w).await?);
+        let json = workspace_json(&app, &actor, w).await?;
+        if filter.matches(&json) {
+            workspaces.push(json);
+        }
     }
     let count = i64::try_from(workspaces.len()).unwrap_or(i64::MAX);
     Ok(Json(

@@ -54,7 +54,11 @@ fn check_role_change(
     };
     let added: Vec<&String> = new.iter().filter(|r| !old.contains(r)).collect();
     let removed: Vec<&String> = old.iter().filter(|r| !new.contains(r)).collect();
-    if !added.is_empty() {
+    // A write of the roles is a write even when it changes nothing: who may not assign
+    // roles gets the same 403 for a no-op as for a change, not a 200 and an audit entry
+    // that reads like a role write (issue #29).
+    let no_op = added.is_empty() && removed.is_empty();
+    if !added.is_empty() || no_op {
         check(subject, Action::Assign, &object)?;
     }
     if !removed.is_empty() {
