@@ -32,7 +32,7 @@ curl -fs "$base/healthz" >/dev/null || { echo "error: the server did not start" 
 email="e2e-admin@example.com"
 password="SomeSecurePassword!"
 curl -fs -X POST "$base/api/v2/users/first" \
-  -d "{\"email\":\"$email\",\"username\":\"e2e-admin\",\"password\":\"$password\"}" >/dev/null
+  -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"username\":\"e2e-admin\",\"password\":\"$password\"}" >/dev/null
 
 failed=0
 for script in mcp-client.mjs browser-consent.mjs; do
@@ -44,7 +44,7 @@ for script in mcp-client.mjs browser-consent.mjs; do
 done
 # Traffic of every label kind, then the real Prometheus text parser reads the metrics.
 echo "== e2e: prometheus_check.py"
-session="$(curl -fs -X POST "$base/api/v2/users/login" -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
+session="$(curl -fs -X POST "$base/api/v2/users/login" -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')"
 curl -fs -o /dev/null "$base/api/v2/users/me" -H "Coder-Session-Token: $session"
 curl -s -o /dev/null "$base/api/v2/nope/AAAA"

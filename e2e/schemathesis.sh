@@ -30,12 +30,12 @@ for _ in $(seq 1 50); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; slee
 email="schemathesis@example.com"
 password="SomeSecurePassword!"
 curl -fs -X POST "$base/api/v2/users/first" \
-  -d "{\"email\":\"$email\",\"username\":\"schemathesis\",\"password\":\"$password\"}" >/dev/null
-session="$(curl -fs -X POST "$base/api/v2/users/login" -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
+  -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"username\":\"schemathesis\",\"password\":\"$password\"}" >/dev/null
+session="$(curl -fs -X POST "$base/api/v2/users/login" -H 'Content-Type: application/json' -d "{\"email\":\"$email\",\"password\":\"$password\"}" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')"
 # A named API token, so a generated logout cannot end the run's own session.
 token="$(curl -fs -X POST "$base/api/v2/users/me/keys/tokens" -H "Coder-Session-Token: $session" \
-  -d '{"token_name":"schemathesis"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+  -H 'Content-Type: application/json' -d '{"token_name":"schemathesis"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
 
 # Left out: logout (it would end the session under test) and the CPU profile (it samples
 # for 30 s by design).
