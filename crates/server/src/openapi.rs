@@ -93,13 +93,10 @@ pub fn document_gate_answers(doc: &mut utoipa::openapi::OpenApi) {
             }
             // A JSON body must say it is JSON (issue #29: what a cross-site page posts
             // without a preflight is anything else).
-            let json_body = op
-                .request_body
-                .as_ref()
-                .is_some_and(|b| match b {
-                    utoipa::openapi::RefOr::T(b) => b.content.contains_key("application/json"),
-                    utoipa::openapi::RefOr::Ref(_) => false,
-                });
+            let json_body = op.request_body.as_ref().is_some_and(|b| match b {
+                utoipa::openapi::RefOr::T(b) => b.content.contains_key("application/json"),
+                utoipa::openapi::RefOr::Ref(_) => false,
+            });
             if json_body && !protocol {
                 responses.entry("415".to_owned()).or_insert_with(|| {
                     answer("The body is not declared application/json", schema).into()

@@ -264,3 +264,36 @@ async fn a_code_is_not_redeemed_for_a_suspended_user(app: TestApp) {
     let res = app.get("/api/v2/users/me").token(&member).send().await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
 }
+
+/// RFC 7636 §4.3: a challenge without its method is a `plain` challenge, which is refused,
+/// rather than taken for S256 (a client that meant `plain` would have its verifier
+/// compared to a hash and be told it was wrong, and a downgrade would go unnoticed).
+#[tokio::test]
+async fn a_challenge_without_its_method_is_refused() {
+    let app = TestApp::sqlite().await;
+    let (_, owner) = app.first_user().await;
+    let (client_id, _) = confidential_app(&app, &owner, None).await;
+    let (_, challenge) = pkce();
+    let loc = crate::oauth2::approve(
+        &app,
+        &owner,
+        &[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("code_challenge", &challenge),
+            ("state", "s"),
+        ],
+    )
+    .await;
+    let pairs: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs.get("error").map(String::as_str),
+        Some("invalid_request"),
+        "{loc}"
+    );
+    assert!(
+        pairs["error_description"].contains("code_challenge_method: required"),
+        "{loc}"
+    );
+    assert!(!pairs.contains_key("code"), "{loc}");
+}
