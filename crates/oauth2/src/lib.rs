@@ -32,7 +32,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::TimeDelta;
-use gatehouse_httpmw::rate_limit::{Bypass, RateLimiter, bypass_of, now, principal_of};
+use gatehouse_httpmw::rate_limit::{Bypass, SharedBucket, bypass_of, now, principal_of};
 use gatehouse_sdk::oauth2::ErrorCode;
 use gatehouse_store::{Store, system::oauth2_provider};
 
@@ -89,17 +89,10 @@ impl Provider {
 /// be cached, so every `/oauth2/*` and management response says so (spec/oauth2.md §1.4).
 pub const NO_STORE_PREFIXES: &[&str] = &["/oauth2/", "/api/v2/oauth2-provider"];
 
-/// A limiter with one bucket per principal for a whole route group (decisions.md 6: all
-/// of `/oauth2/*` share one, the well-known documents another), answering in the OAuth2
-/// error shape.
-#[derive(Debug, Clone)]
-pub struct GroupLimit {
-    pub limiter: RateLimiter,
-    pub bucket: &'static str,
-}
-
+/// One bucket per principal for a whole route group (decisions.md 6: all of `/oauth2/*`
+/// share one, the well-known documents another), answering in the OAuth2 error shape.
 pub async fn group_rate_limit(
-    State(limit): State<GroupLimit>,
+    State(limit): State<SharedBucket>,
     req: Request,
     next: Next,
 ) -> Response {

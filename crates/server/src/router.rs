@@ -19,7 +19,9 @@ use gatehouse_httpmw::{
     concurrency::{ConcurrencyLimit, concurrency_limit},
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
     gate::{Gate, GateConfig, GateLayer},
-    rate_limit::{RateLimiter, rate_limit, rate_limit_by_auth_token, rate_limit_shared},
+    rate_limit::{
+        RateLimiter, SharedBucket, rate_limit, rate_limit_by_auth_token, rate_limit_shared,
+    },
     request_log::RequestLog,
     route_info::{RouteTable, RouteTableError},
 };
@@ -149,7 +151,7 @@ fn group_limited(
 ) -> OpenApiRouter<AppState> {
     match limiter {
         Some(limiter) => router.layer(from_fn_with_state(
-            oauth2::GroupLimit { limiter, bucket },
+            SharedBucket { limiter, bucket },
             oauth2::group_rate_limit,
         )),
         None => router,
