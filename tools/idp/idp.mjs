@@ -7,6 +7,8 @@
 //   ttl:           seconds per token kind, e.g. {"AccessToken": 2, "IdToken": 60}
 //   rotate:        rotate refresh tokens on every use (default true, as Gatehouse does)
 //   record:        keep the authorize and token requests for /_harness/requests (tests)
+//   tls:           {"cert": <PEM file>, "key": <PEM file>}: serve HTTPS (the issuer is
+//                  then https://127.0.0.1:<port>)
 // Once listening it prints one JSON line on stdout: {"issuer": "http://127.0.0.1:<port>"}.
 //
 // Besides the provider's own endpoints, /_harness/* lets a harness set things up and look
@@ -15,7 +17,9 @@
 //   GET  /_harness/requests                           → the authorize and token requests seen
 //   POST /_harness/refresh-failures?count=N           → the next N refresh grants fail
 //                                                       (needs record)
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -44,9 +48,11 @@ const pkceRequired = new Set(
 const seen = [];
 let refreshFailures = 0;
 
-const server = http.createServer();
+const server = config.tls
+  ? https.createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) })
+  : http.createServer();
 server.listen(port, host, () => {
-  const issuer = `http://${host}:${server.address().port}`;
+  const issuer = `${config.tls ? 'https' : 'http'}://${host}:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients,
     ttl: { AccessToken: 3600, IdToken: 3600, RefreshToken: 14 * 24 * 3600, ...config.ttl },

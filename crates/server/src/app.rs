@@ -26,6 +26,7 @@ use crate::{
     external_auth::{ExternalAuth, SharedExternalAuth},
     jobs::provisioner::{JobSignal, Provisioner},
     oidc::Oidc,
+    outbound::{Outbound, Purpose},
     shutdown::Shutdown,
 };
 
@@ -194,11 +195,22 @@ impl AppState {
             .ensure_default_organization(system_restricted())
             .await?;
         let resources = Resources::new(&access_url);
-        let oidc = Oidc::discover(&config.oidc, &access_url, store.clone()).await?;
+        // Every outbound client (identity provider, Git hosts, model APIs) from one factory.
+        let outbound = Outbound::new(&config.trust_sources())?;
+        let oidc = Oidc::discover(
+            &config.oidc,
+            &access_url,
+            store.clone(),
+            outbound.client(Purpose::Provider)?,
+        )
+        .await?;
         let external_auth = if config.external_auth.is_empty() {
             None
         } else {
-            Some(Arc::new(ExternalAuth::new(config.external_auth.clone())?))
+            Some(Arc::new(ExternalAuth::new(
+                config.external_auth.clone(),
+                outbound.client(Purpose::Provider)?,
+            )))
         };
         let auth = Arc::new(AuthState {
             store: store.clone(),
@@ -274,7 +286,11 @@ impl AppState {
                 key: config.aibridge_anthropic_key.clone(),
                 auth: UpstreamAuth::XApiKey,
             };
-            Some(Arc::new(Bridge::new(openai, anthropic)?))
+            Some(Arc::new(Bridge::new(
+                openai,
+                anthropic,
+                outbound.client(Purpose::Streaming)?,
+            )))
         } else {
             None
         };

@@ -100,6 +100,16 @@ pub struct ServerConfig {
     )]
     pub external_token_encryption_keys: Option<String>,
 
+    /// The trusted roots for outbound TLS, in place of the system's default file (Go's
+    /// `SSL_CERT_FILE`, which Coder honours).
+    #[arg(long, env = "SSL_CERT_FILE", hide = true)]
+    pub ssl_cert_file: Option<std::path::PathBuf>,
+
+    /// Directories of trusted roots, `:`-separated, in place of the system's default ones
+    /// (Go's `SSL_CERT_DIR`).
+    #[arg(long, env = "SSL_CERT_DIR", hide = true, value_delimiter = ':')]
+    pub ssl_cert_dir: Vec<std::path::PathBuf>,
+
     /// Requests per minute per user (or IP) and path on the API; 0 means the default
     /// (512), a negative value disables the limit.
     #[arg(
@@ -361,6 +371,14 @@ impl Default for OidcFlags {
 }
 
 impl ServerConfig {
+    /// Where outbound TLS takes its trusted roots from.
+    pub fn trust_sources(&self) -> crate::outbound::TrustSources {
+        crate::outbound::TrustSources {
+            cert_file: self.ssl_cert_file.clone(),
+            cert_dirs: self.ssl_cert_dir.clone(),
+        }
+    }
+
     /// The data directory: the flag, else `gatehouse` under the user's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| {
@@ -423,6 +441,8 @@ impl ServerConfig {
             external_token_encryption_keys: Some(
                 "R2F0ZWhvdXNlIHRlc3Qga2V5LCBub3QgZm9yIHVzZSE=".to_owned(),
             ),
+            ssl_cert_file: None,
+            ssl_cert_dir: Vec::new(),
         }
     }
 }

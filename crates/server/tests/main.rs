@@ -33,6 +33,7 @@ mod recorder;
 mod scopes;
 mod security_headers;
 mod tasks;
+mod tls;
 mod users;
 mod workspace_proxies;
 mod workspaces;

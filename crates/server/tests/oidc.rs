@@ -440,3 +440,42 @@ async fn the_login_page_offers_oidc_when_configured() {
     let res = plain.get("/api/v2/users/oidc/callback").send().await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
+
+/// Issue #24: every identity provider is https. Discovery, the token exchange, the keys
+/// and userinfo go to the real provider over TLS, its CA trusted through `SSL_CERT_FILE`;
+/// without that trust the server does not start, and says why.
+#[tokio::test]
+async fn sign_in_through_a_provider_over_https() {
+    let ca = crate::tls::TestCa::new("idp");
+    let idp = Idp::start_https(json!({"clients": [gatehouse_client(CALLBACK)]}), &ca);
+    assert!(idp.issuer.starts_with("https://"), "{}", idp.issuer);
+    let trusting = || ServerConfig {
+        ssl_cert_file: Some(ca.file.clone()),
+        ..oidc_config(&idp)
+    };
+    for app in backends(trusting).await {
+        let token = sign_in(&app, &idp, "carol.tls").await;
+        let res = me(&app, &token).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(res.json()["email"], "carol.tls@example.com");
+    }
+    let refused = gatehouse_server::app::AppState::start(
+        gatehouse_server::app::open_sqlite(
+            &std::env::temp_dir().join(format!("gatehouse-{}.db", uuid::Uuid::new_v4().simple())),
+        )
+        .await
+        .unwrap(),
+        oidc_config(&idp),
+        crate::harness::ACCESS_URL.to_owned(),
+    )
+    .await
+    .expect_err("an untrusted provider stops the start");
+    let message = refused.to_string();
+    assert!(message.contains("--oidc-issuer-url"), "{message}");
+    assert!(
+        message.contains(
+            "TLS handshake with 127.0.0.1 failed: its certificate is signed by an unknown authority"
+        ),
+        "{message}"
+    );
+}

@@ -48,16 +48,14 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(openai: Upstream, anthropic: Upstream) -> anyhow::Result<Bridge> {
-        let client = reqwest::Client::builder()
-            // Never follow an upstream's redirect with our key attached.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Bridge {
+    /// `client` comes from the outbound factory ([`crate::outbound`]), which never follows
+    /// a redirect: an upstream's redirect must not carry the deployment's key elsewhere.
+    pub fn new(openai: Upstream, anthropic: Upstream, client: reqwest::Client) -> Bridge {
+        Bridge {
             client,
             openai,
             anthropic,
-        })
+        }
     }
 }
 
@@ -282,11 +280,13 @@ async fn forward(
     let upstream_res = match sent {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(error = %e, "AI Bridge upstream request failed");
+            let reason = crate::outbound::describe(&e);
+            tracing::warn!(error = %reason, "AI Bridge upstream request failed");
             return ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "AI Bridge upstream request failed.",
             )
+            .with_detail(reason)
             .into_response();
         }
     };

@@ -44,14 +44,9 @@ pub struct ExternalAuth {
 pub type SharedExternalAuth = Arc<ExternalAuth>;
 
 impl ExternalAuth {
-    pub fn new(providers: Vec<ProviderConfig>) -> anyhow::Result<ExternalAuth> {
-        Ok(ExternalAuth {
-            providers,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(10))
-                .build()?,
-        })
+    /// `http` comes from the outbound factory ([`crate::outbound`]).
+    pub fn new(providers: Vec<ProviderConfig>, http: reqwest::Client) -> ExternalAuth {
+        ExternalAuth { providers, http }
     }
 
     fn provider(&self, id: &str) -> Result<&ProviderConfig, ApiError> {
@@ -86,7 +81,12 @@ impl ExternalAuth {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("the provider could not be reached: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "the provider could not be reached: {}",
+                    crate::outbound::describe(&e)
+                )
+            })?;
         let status = res.status();
         let value: serde_json::Value = res
             .json()

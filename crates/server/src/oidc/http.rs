@@ -1,28 +1,20 @@
-//! The HTTP client the OpenID Connect library speaks through: our reqwest (0.13), with
-//! redirects off (a provider must not bounce token requests elsewhere) and a timeout, so
-//! a provider that hangs fails one request instead of holding it forever.
+//! The HTTP client the OpenID Connect library speaks through: our reqwest (0.13) from the
+//! outbound factory ([`crate::outbound`]: verified TLS, redirects off, timeouts).
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin};
 
 use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
+
+use crate::outbound::describe;
 
 #[derive(Debug, Clone)]
 pub struct IdpHttp(pub reqwest::Client);
 
-impl IdpHttp {
-    pub fn new() -> reqwest::Result<IdpHttp> {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map(IdpHttp)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum IdpHttpError {
+    /// Described by [`crate::outbound::describe`]: a TLS failure names its cause.
     #[error("the identity provider could not be reached: {0}")]
-    Transport(#[from] reqwest::Error),
+    Transport(String),
     #[error("the identity provider's response was malformed: {0}")]
     Response(#[from] http::Error),
 }
@@ -33,13 +25,14 @@ impl<'c> AsyncHttpClient<'c> for IdpHttp {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let request = reqwest::Request::try_from(request)?;
-            let response = self.0.execute(request).await?;
+            let transport = |e: reqwest::Error| IdpHttpError::Transport(describe(&e));
+            let request = reqwest::Request::try_from(request).map_err(transport)?;
+            let response = self.0.execute(request).await.map_err(transport)?;
             let mut out = http::Response::builder().status(response.status());
             for (name, value) in response.headers() {
                 out = out.header(name, value);
             }
-            let body = response.bytes().await?.to_vec();
+            let body = response.bytes().await.map_err(transport)?.to_vec();
             Ok(out.body(body)?)
         })
     }

@@ -74,6 +74,7 @@ impl Oidc {
         flags: &OidcFlags,
         access_url: &str,
         store: Store,
+        http: reqwest::Client,
     ) -> anyhow::Result<Option<Arc<Oidc>>> {
         let Some(issuer) = flags.oidc_issuer_url.as_deref().filter(|s| !s.is_empty()) else {
             if flags.oidc_client_id.is_some() {
@@ -95,7 +96,7 @@ impl Oidc {
         let issuer_url = IssuerUrl::new(issuer.to_owned()).map_err(|e| {
             anyhow::anyhow!("--oidc-issuer-url (CODER_OIDC_ISSUER_URL) {issuer:?}: {e}")
         })?;
-        let http = IdpHttp::new()?;
+        let http = IdpHttp(http);
         let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
             .await
             .map_err(|e| {
