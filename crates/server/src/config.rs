@@ -291,9 +291,85 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub oidc: OidcFlags,
 
+    #[command(flatten)]
+    pub tls: TlsFlags,
+
     /// External auth providers, from `CODER_EXTERNAL_AUTH_<N>_*` (read at start-up).
     #[arg(skip)]
     pub external_auth: Vec<crate::external_auth::ProviderConfig>,
+}
+
+/// `--tls-min-version` (Coder's names; rustls speaks nothing older than TLS 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TlsMinVersion {
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+/// `--tls-client-auth` (Coder's names, after Go's `tls.ClientAuthType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TlsClientAuth {
+    #[default]
+    None,
+    Request,
+    RequireAny,
+    VerifyIfGiven,
+    RequireAndVerify,
+}
+
+impl TlsClientAuth {
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsClientAuth::None => "none",
+            TlsClientAuth::Request => "request",
+            TlsClientAuth::RequireAny => "require-any",
+            TlsClientAuth::VerifyIfGiven => "verify-if-given",
+            TlsClientAuth::RequireAndVerify => "require-and-verify",
+        }
+    }
+}
+
+/// Serving HTTPS (Coder's `--tls-*` flags), beside `--http-address`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsFlags {
+    /// Serve HTTPS on `--tls-address`.
+    #[arg(long, env = "CODER_TLS_ENABLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub tls_enable: bool,
+
+    /// HTTPS bind address.
+    #[arg(long, env = "CODER_TLS_ADDRESS", default_value = "127.0.0.1:3443")]
+    pub tls_address: Option<SocketAddr>,
+
+    /// Certificate files (PEM, leaf first), one per key; the client's SNI picks one.
+    #[arg(long, env = "CODER_TLS_CERT_FILE", value_delimiter = ',')]
+    pub tls_cert_file: Vec<std::path::PathBuf>,
+
+    /// Key files (PEM), in the order of `--tls-cert-file`.
+    #[arg(long, env = "CODER_TLS_KEY_FILE", value_delimiter = ',')]
+    pub tls_key_file: Vec<std::path::PathBuf>,
+
+    /// The oldest TLS version accepted.
+    #[arg(
+        long,
+        env = "CODER_TLS_MIN_VERSION",
+        value_enum,
+        default_value = "tls12"
+    )]
+    pub tls_min_version: TlsMinVersion,
+
+    /// Whether clients present certificates.
+    #[arg(
+        long,
+        env = "CODER_TLS_CLIENT_AUTH",
+        value_enum,
+        default_value = "none"
+    )]
+    pub tls_client_auth: TlsClientAuth,
+
+    /// The CA (PEM) client certificates are verified against.
+    #[arg(long, env = "CODER_TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Sign-in through an OpenID Connect provider (off unless an issuer is given).
@@ -422,6 +498,7 @@ impl ServerConfig {
             default_oauth_refresh_lifetime: Duration::from_secs(720 * 3600),
             experiments: Vec::new(),
             oidc: OidcFlags::default(),
+            tls: TlsFlags::default(),
             external_auth: Vec::new(),
             strict_transport_security: 0,
             strict_transport_security_options: Vec::new(),

@@ -22,4 +22,5 @@ pub mod password;
 pub mod router;
 pub mod serve;
 pub mod shutdown;
+pub mod tls_server;
 pub mod validate;

@@ -12,6 +12,7 @@ use crate::{
     head_timeout::HeadTimeouts,
     router,
     shutdown::Shutdown,
+    tls_server::{HANDSHAKE_TIMEOUT, TlsServer},
 };
 
 fn init_logging(config: &ServerConfig) {
@@ -57,11 +58,30 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_address))?;
     let bound = listener.local_addr()?;
+    // HTTPS beside HTTP (Coder serves both), when `--tls-enable`.
+    let tls = match config.tls.tls_enable {
+        false => None,
+        true => {
+            let server = TlsServer::new(&config.tls)?;
+            let address = config
+                .tls
+                .tls_address
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 3443)));
+            let tls_listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (--tls-address)"))?;
+            Some((server, tls_listener))
+        }
+    };
+    let default_access_url = match &tls {
+        Some((_, l)) => format!("https://{}", l.local_addr()?),
+        None => format!("http://{bound}"),
+    };
     let access_url = normalise_access_url(
         &config
             .access_url
             .as_ref()
-            .map_or_else(|| format!("http://{bound}"), ToString::to_string),
+            .map_or(default_access_url, ToString::to_string),
     );
     let grace = config.graceful_shutdown_timeout;
     let state = AppState::start(db.clone(), config, access_url.clone()).await?;
@@ -107,12 +127,49 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
             state.config.http_max_connections_per_address,
             state.config.proxy_trusted_origins.clone(),
         ),
+        tls: None,
     };
     let shutdown = state.shutdown.clone();
     let app = router::build(state);
     tracing::info!(address = %bound, access_url = %access_url, "listening");
     announce(&access_url);
-    serve_connections(listener, app, shutdown, limits, grace, shutdown_signal()).await;
+    // One signal stops both listeners.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let told = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let https = async {
+        if let Some((server, tls_listener)) = tls {
+            tracing::info!(address = %tls_listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening with TLS");
+            server.watch();
+            let limits = ConnectionLimits {
+                tls: Some(server.acceptor.clone()),
+                ..limits.clone()
+            };
+            serve_connections(
+                tls_listener,
+                app.clone(),
+                shutdown.clone(),
+                limits,
+                grace,
+                told(stopping.clone()),
+            )
+            .await;
+        }
+    };
+    let http = serve_connections(
+        listener,
+        app.clone(),
+        shutdown.clone(),
+        limits.clone(),
+        grace,
+        told(stopping.clone()),
+    );
+    tokio::join!(http, https);
     tokio::time::timeout(grace, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
@@ -120,11 +177,24 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
 
 /// What one connection may take: its head's time, its body's time, and how many
 /// connections its address may hold at once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectionLimits {
     pub read_header_timeout: std::time::Duration,
     pub read_body_timeout: std::time::Duration,
     pub per_address: Option<std::sync::Arc<ConnectionCap>>,
+    /// Set: every connection speaks TLS first (the `--tls-address` listener).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ConnectionLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionLimits")
+            .field("read_header_timeout", &self.read_header_timeout)
+            .field("read_body_timeout", &self.read_body_timeout)
+            .field("per_address", &self.per_address)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl ConnectionLimits {
@@ -134,6 +204,7 @@ impl ConnectionLimits {
             read_header_timeout,
             read_body_timeout: std::time::Duration::ZERO,
             per_address: None,
+            tls: None,
         }
     }
 }
@@ -188,29 +259,52 @@ pub async fn serve_connections(
                 req.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)))
             },
         );
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(head_timeouts.connection())
-            .header_read_timeout(limits.read_header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .with_upgrades();
+        let timer = head_timeouts.connection();
+        let header_timeout = limits.read_header_timeout;
         let mut held = shutdown.hold();
+        let tls = limits.tls.clone();
+        // One connection over any transport (TCP, or TLS over it): serve it until it ends,
+        // or finish its request in flight when the server stops.
+        macro_rules! drive {
+            ($io:expr) => {{
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(timer)
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new($io), TowerToHyperService::new(service))
+                    .with_upgrades();
+                tokio::pin!(conn);
+                let finished = tokio::select! {
+                    result = conn.as_mut() => Some(result),
+                    () = held.stopping() => None,
+                };
+                let result = match finished {
+                    Some(result) => result,
+                    None => {
+                        // Finish the request in flight, then close (no keep-alive).
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
+                }
+            }};
+        }
         tokio::spawn(async move {
             let _admitted = admitted;
-            tokio::pin!(conn);
-            let finished = tokio::select! {
-                result = conn.as_mut() => Some(result),
-                () = held.stopping() => None,
-            };
-            let result = match finished {
-                Some(result) => result,
-                None => {
-                    // Finish the request in flight, then close (no keep-alive).
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match tls {
+                None => drive!(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => drive!(stream),
+                        // Plain HTTP or garbage on the TLS port: dropped, at debug level so
+                        // a scanner cannot flood the log.
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, peer = %peer, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
             }
         });
     }

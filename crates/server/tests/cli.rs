@@ -296,3 +296,89 @@ fn bad_external_auth_settings_fail_fast() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--tls-enable` (issue #24): the binary serves HTTPS on `--tls-address` beside HTTP on
+/// `--http-address`, its access URL defaults to the HTTPS one, and curl trusting the test
+/// CA gets through; a certificate that cannot be read stops it, naming the flag.
+#[test]
+fn the_server_serves_https_beside_http() {
+    use std::io::{Read, Write};
+    let ca = crate::tls::TestCa::new("cli");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1"], crate::tls::Validity::Current);
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-https-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let https = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "server",
+            "--http-address",
+            &http,
+            "--tls-enable=true",
+            "--tls-address",
+            &https,
+        ])
+        .arg("--tls-cert-file")
+        .arg(&cert)
+        .arg("--tls-key-file")
+        .arg(&key)
+        .args(["--provisioner-daemons", "0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("CODER_PG_CONNECTION_URL")
+        .env_remove("CODER_ACCESS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server { child };
+    let ready = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert_eq!(ready, format!("Started HTTP listener at https://{https}"));
+    let out = Command::new("curl")
+        .args(["-s", "--noproxy", "*", "--max-time", "10", "--cacert"])
+        .arg(&ca.file)
+        .arg(format!(
+            "https://{https}/.well-known/oauth-authorization-server"
+        ))
+        .output()
+        .unwrap();
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(metadata["issuer"], format!("https://{https}"));
+    let mut plain = std::net::TcpStream::connect(&http).unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A certificate that is not there stops the start, naming the flag.
+    let out = gatehouse(
+        &dir,
+        &[
+            "server",
+            "--http-address",
+            &format!("127.0.0.1:{}", free_port()),
+            "--tls-enable=true",
+            "--tls-address",
+            &format!("127.0.0.1:{}", free_port()),
+            "--tls-cert-file",
+            dir.join("missing.crt").to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--data-dir",
+            dir.join("data2").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--tls-cert-file"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

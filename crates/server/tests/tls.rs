@@ -243,3 +243,306 @@ async fn a_refused_certificate_is_named_by_its_cause() {
         res.text()
     );
 }
+
+// ---- The server's own HTTPS listener ----
+
+use gatehouse_server::{
+    config::{TlsClientAuth, TlsFlags, TlsMinVersion},
+    serve::{ConnectionLimits, serve_connections},
+    tls_server::TlsServer,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A leaf's certificate and key in files of their own, as `--tls-cert-file` names them.
+fn pair_files(leaf: &Leaf, name: &str, dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    (cert, key)
+}
+
+fn temp_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("gatehouse-tls-{}", uuid::Uuid::new_v4().simple()))
+}
+
+async fn serve_tls(app: &TestApp, server: &TlsServer) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve_connections(
+        listener,
+        app.router.clone(),
+        app.state.shutdown.clone(),
+        ConnectionLimits {
+            tls: Some(server.acceptor.clone()),
+            ..ConnectionLimits::head_only(Duration::from_secs(5))
+        },
+        Duration::from_secs(1),
+        std::future::pending(),
+    ));
+    address
+}
+
+fn client_config(
+    ca: &TestCa,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    identity: Option<&Leaf>,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der.clone()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        Some(leaf) => builder
+            .with_client_auth_cert(leaf.chain.clone(), leaf.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    // Every connection makes a full handshake: a resumed session shows the certificate of
+    // the session it resumes, not the one the server would serve now.
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+/// Connects with `sni`, sends `GET /healthz` and returns the peer's leaf and the answer's
+/// first line, or the error that ended the exchange.
+async fn healthz_over_tls(
+    address: SocketAddr,
+    sni: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<(CertificateDer<'static>, String), std::io::Error> {
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?;
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    tls.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await?;
+    Ok((leaf, answer.lines().next().unwrap_or_default().to_owned()))
+}
+
+fn flags(pairs: &[(PathBuf, PathBuf)]) -> TlsFlags {
+    TlsFlags {
+        tls_enable: true,
+        tls_cert_file: pairs.iter().map(|p| p.0.clone()).collect(),
+        tls_key_file: pairs.iter().map(|p| p.1.clone()).collect(),
+        ..TlsFlags::default()
+    }
+}
+
+#[tokio::test]
+async fn https_is_served_with_the_certificate_the_client_names() {
+    let ca = TestCa::new("listener");
+    let dir = temp_dir();
+    let a = ca.leaf(&["a.test"], Validity::Current);
+    let b = ca.leaf(&["b.test", "*.b.test"], Validity::Current);
+    let pairs = [pair_files(&a, "a", &dir), pair_files(&b, "b", &dir)];
+    let server = TlsServer::new(&flags(&pairs)).unwrap();
+    let app = TestApp::sqlite().await;
+    let address = serve_tls(&app, &server).await;
+    let config = client_config(
+        &ca,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+        None,
+    );
+    for (sni, leaf) in [("a.test", &a), ("b.test", &b), ("x.b.test", &b)] {
+        let (served, status) = healthz_over_tls(address, sni, config.clone())
+            .await
+            .unwrap();
+        assert_eq!(served, leaf.chain[0], "{sni}");
+        assert_eq!(status, "HTTP/1.1 200 OK", "{sni}");
+    }
+    // A real client: curl, trusting the test CA (off the runtime's thread, which serves).
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-s", "--noproxy", "*", "--max-time", "10", "--cacert"])
+        .arg(&ca.file)
+        .arg("--resolve")
+        .arg(format!("b.test:{}:127.0.0.1", address.port()))
+        .arg(format!("https://b.test:{}/healthz", address.port()));
+    let out = tokio::task::spawn_blocking(move || curl.output().expect("curl"))
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK", "{out:?}");
+    // Plain HTTP on the TLS port is dropped, and the port keeps serving.
+    let mut plain = tokio::net::TcpStream::connect(address).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    assert!(healthz_over_tls(address, "a.test", config).await.is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tls13_only_refuses_a_tls12_client() {
+    let ca = TestCa::new("min-version");
+    let dir = temp_dir();
+    let leaf = ca.leaf(&["a.test"], Validity::Current);
+    let pairs = [pair_files(&leaf, "a", &dir)];
+    let server = TlsServer::new(&TlsFlags {
+        tls_min_version: TlsMinVersion::Tls13,
+        ..flags(&pairs)
+    })
+    .unwrap();
+    let app = TestApp::sqlite().await;
+    let address = serve_tls(&app, &server).await;
+    let tls12 = client_config(&ca, &[&rustls::version::TLS12], None);
+    assert!(healthz_over_tls(address, "a.test", tls12).await.is_err());
+    let tls13 = client_config(&ca, &[&rustls::version::TLS13], None);
+    assert_eq!(
+        healthz_over_tls(address, "a.test", tls13).await.unwrap().1,
+        "HTTP/1.1 200 OK"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_required_and_verified() {
+    let ca = TestCa::new("server");
+    let clients = TestCa::new("clients");
+    let stranger = TestCa::new("stranger");
+    let dir = temp_dir();
+    let leaf = ca.leaf(&["a.test"], Validity::Current);
+    let pairs = [pair_files(&leaf, "a", &dir)];
+    let server = TlsServer::new(&TlsFlags {
+        tls_client_auth: TlsClientAuth::RequireAndVerify,
+        tls_client_ca_file: Some(clients.file.clone()),
+        ..flags(&pairs)
+    })
+    .unwrap();
+    let app = TestApp::sqlite().await;
+    let address = serve_tls(&app, &server).await;
+    let versions: &[&'static rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS13, &rustls::version::TLS12];
+    let alice = clients.leaf(&["alice"], Validity::Current);
+    let mallory = stranger.leaf(&["mallory"], Validity::Current);
+    let ok = healthz_over_tls(
+        address,
+        "a.test",
+        client_config(&ca, versions, Some(&alice)),
+    )
+    .await;
+    assert_eq!(ok.unwrap().1, "HTTP/1.1 200 OK");
+    for identity in [None, Some(&mallory)] {
+        let refused =
+            healthz_over_tls(address, "a.test", client_config(&ca, versions, identity)).await;
+        assert!(
+            refused
+                .as_ref()
+                .map_or(true, |(_, status)| status.is_empty()),
+            "{refused:?}"
+        );
+    }
+    // Unverified client certificates are not offered.
+    let err = TlsServer::new(&TlsFlags {
+        tls_client_auth: TlsClientAuth::RequireAny,
+        ..flags(&pairs)
+    })
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains("--tls-client-auth require-any"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_replaced_certificate_is_served_without_a_restart() {
+    let ca = TestCa::new("reload");
+    let dir = temp_dir();
+    let first = ca.leaf(&["a.test"], Validity::Current);
+    let pairs = [pair_files(&first, "a", &dir)];
+    let server = TlsServer::new(&flags(&pairs)).unwrap();
+    server.watch();
+    let app = TestApp::sqlite().await;
+    let address = serve_tls(&app, &server).await;
+    let config = client_config(&ca, &[&rustls::version::TLS13], None);
+    assert_eq!(
+        healthz_over_tls(address, "a.test", config.clone())
+            .await
+            .unwrap()
+            .0,
+        first.chain[0]
+    );
+    let renewed = ca.leaf(&["a.test"], Validity::Current);
+    // A broken write first (the key of another certificate): the old pair stays in service.
+    let other = ca.leaf(&["a.test"], Validity::Current);
+    std::fs::write(&pairs[0].0, &renewed.cert_pem).unwrap();
+    std::fs::write(&pairs[0].1, &other.key_pem).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        healthz_over_tls(address, "a.test", config.clone())
+            .await
+            .unwrap()
+            .0,
+        first.chain[0]
+    );
+    std::fs::write(&pairs[0].1, &renewed.key_pem).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (served, status) = healthz_over_tls(address, "a.test", config.clone())
+            .await
+            .unwrap();
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        if served == renewed.chain[0] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_tls_settings_are_refused_with_the_flag_named() {
+    let ca = TestCa::new("bad");
+    let dir = temp_dir();
+    let a = ca.leaf(&["a.test"], Validity::Current);
+    let b = ca.leaf(&["b.test"], Validity::Current);
+    let (a_cert, a_key) = pair_files(&a, "a", &dir);
+    let (_, b_key) = pair_files(&b, "b", &dir);
+    let refused = |flags: TlsFlags| TlsServer::new(&flags).err().unwrap().to_string();
+    let missing = dir.join("missing.crt");
+    assert!(refused(flags(&[(missing.clone(), a_key.clone())])).starts_with("--tls-cert-file"));
+    assert!(
+        refused(flags(&[(a_cert.clone(), dir.join("missing.key"))])).starts_with("--tls-key-file")
+    );
+    let mismatch = refused(flags(&[(a_cert.clone(), b_key.clone())]));
+    assert!(
+        mismatch.contains("is not the key of --tls-cert-file"),
+        "{mismatch}"
+    );
+    assert!(
+        refused(TlsFlags {
+            tls_key_file: Vec::new(),
+            ..flags(&[(a_cert.clone(), a_key.clone())])
+        })
+        .contains("pairs")
+    );
+    assert!(refused(TlsFlags::default()).contains("--tls-cert-file"));
+    let no_ca = refused(TlsFlags {
+        tls_client_auth: TlsClientAuth::VerifyIfGiven,
+        ..flags(&[(a_cert, a_key)])
+    });
+    assert!(no_ca.contains("needs --tls-client-ca-file"), "{no_ca}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

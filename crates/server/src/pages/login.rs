@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::{
-    body::Bytes,
+    body::Body,
     extract::{Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -11,6 +11,7 @@ use axum::{
 use gatehouse_httpmw::{
     apikey::cookie,
     audit::AuditContext,
+    body::{JSON_BODY_LIMIT, body_timed_out, body_too_large},
     client_ip::ClientIp,
     security_headers::{CspHosts, site_csp},
 };
@@ -155,7 +156,7 @@ pub async fn login_submit(
     audit: AuditContext,
     Query(q): Query<LoginQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Err(refused) = refuse_cross_site_login(&app, &headers) {
         return refused.into_response();
@@ -163,6 +164,14 @@ pub async fn login_submit(
     let host = access_host(&app);
     let ctx = PageContext::of(&app, host.as_deref());
     let redirect = safe_redirect(q.redirect.as_deref());
+    // Read here rather than by axum's `Bytes` extractor, whose refusals are plain text.
+    let body = match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(e) if gatehouse_httpmw::body_deadline::timed_out(&e) => {
+            return body_timed_out().into_response();
+        }
+        Err(_) => return body_too_large(None).into_response(),
+    };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();

@@ -300,3 +300,18 @@ async fn password_guesses_share_one_budget_and_an_account_backs_off() {
         .await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.text());
 }
+
+#[tokio::test]
+async fn an_oversized_login_form_is_answered_in_json() {
+    let app = TestApp::sqlite().await;
+    let res = app
+        .post("/login")
+        .body_with_type(
+            "application/x-www-form-urlencoded",
+            &format!("email=a%40b.c&password={}", "x".repeat(2 << 20)),
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.text());
+    assert_eq!(res.json()["message"], "Request body too large.");
+}
