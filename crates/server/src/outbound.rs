@@ -37,7 +37,8 @@ pub struct Outbound {
     tls: Arc<rustls::ClientConfig>,
 }
 
-fn pem_certs(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+/// Every certificate in a PEM file (the listener's chains and client CA too).
+pub(crate) fn pem_certs(path: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
     CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
@@ -135,14 +136,7 @@ pub fn describe(err: &reqwest::Error) -> String {
             None => e.source(),
         };
     }
-    let mut text = err.to_string();
-    let mut cause = std::error::Error::source(err);
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
+    crate::oidc::error_chain(err)
 }
 
 fn tls_reason(err: &rustls::Error, host: &str) -> String {

@@ -19,7 +19,10 @@ use rustls::{
     sign::CertifiedKey,
 };
 
-use crate::config::{TlsClientAuth, TlsFlags, TlsMinVersion};
+use crate::{
+    config::{TlsClientAuth, TlsFlags, TlsMinVersion},
+    outbound::pem_certs,
+};
 
 /// How long a client may take over its handshake: a socket that sends nothing costs
 /// nothing for long.
@@ -61,9 +64,7 @@ fn load(files: &[(PathBuf, PathBuf)], provider: &CryptoProvider) -> anyhow::Resu
     let before = stamps(files);
     let mut list = Vec::with_capacity(files.len());
     for (cert_file, key_file) in files {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-            .and_then(|certs| certs.collect::<Result<_, _>>())
-            .map_err(|e| anyhow::anyhow!("--tls-cert-file {}: {e}", cert_file.display()))?;
+        let chain = pem_certs(cert_file).map_err(|e| anyhow::anyhow!("--tls-cert-file {e}"))?;
         let Some(leaf) = chain.first().cloned() else {
             anyhow::bail!(
                 "--tls-cert-file {}: no certificate in it",

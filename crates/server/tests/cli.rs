@@ -38,6 +38,27 @@ fn gatehouse(config_dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Starts `gatehouse server` with `args` (SQLite in `data`, no provisioners) and waits for
+/// its first line, which it returns; the rest of stdout is closed, and the server must keep
+/// running although its next writes to it fail.
+fn spawn_server(args: &[&std::ffi::OsStr], data: &Path) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("server")
+        .args(args)
+        .args(["--provisioner-daemons", "0", "--data-dir"])
+        .arg(data)
+        .env_remove("CODER_PG_CONNECTION_URL")
+        .env_remove("CODER_ACCESS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server { child };
+    let ready = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    (server, ready)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -180,29 +201,14 @@ fn slow_request_heads_are_cut_off() {
     let dir =
         std::env::temp_dir().join(format!("gatehouse-slow-{}", uuid::Uuid::new_v4().simple()));
     let address = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "server",
-            "--http-address",
-            &address,
-            "--http-read-header-timeout",
-            "1s",
-            "--provisioner-daemons",
-            "0",
-            "--data-dir",
-        ])
-        .arg(dir.join("data"))
-        .env_remove("CODER_PG_CONNECTION_URL")
-        .env_remove("CODER_ACCESS_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server { child };
-    // Only the first line is read, then stdout is closed: the server must keep running
-    // although its next writes to stdout fail.
-    let _ready = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let args = [
+        "--http-address",
+        &address,
+        "--http-read-header-timeout",
+        "1s",
+    ];
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let (_server, _ready) = spawn_server(&args, &dir.join("data"));
 
     // The timer runs from the connection's start.
     let started = Instant::now();
@@ -313,30 +319,18 @@ fn the_server_serves_https_beside_http() {
     std::fs::write(&key, &leaf.key_pem).unwrap();
     let http = format!("127.0.0.1:{}", free_port());
     let https = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "server",
-            "--http-address",
-            &http,
-            "--tls-enable=true",
-            "--tls-address",
-            &https,
-        ])
-        .arg("--tls-cert-file")
-        .arg(&cert)
-        .arg("--tls-key-file")
-        .arg(&key)
-        .args(["--provisioner-daemons", "0", "--data-dir"])
-        .arg(dir.join("data"))
-        .env_remove("CODER_PG_CONNECTION_URL")
-        .env_remove("CODER_ACCESS_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server { child };
-    let ready = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--http-address".as_ref(),
+        http.as_ref(),
+        "--tls-enable=true".as_ref(),
+        "--tls-address".as_ref(),
+        https.as_ref(),
+        "--tls-cert-file".as_ref(),
+        cert.as_os_str(),
+        "--tls-key-file".as_ref(),
+        key.as_os_str(),
+    ];
+    let (_server, ready) = spawn_server(&args, &dir.join("data"));
     assert_eq!(ready, format!("Started HTTP listener at https://{https}"));
     let out = Command::new("curl")
         .args(["-s", "--noproxy", "*", "--max-time", "10", "--cacert"])

@@ -174,6 +174,25 @@ impl TestApp {
         }
     }
 
+    /// Serves the app on a loopback port through the real connection loop (TCP, or TLS
+    /// when `limits` carry an acceptor), until the test ends.
+    pub async fn serve_tcp(
+        &self,
+        limits: gatehouse_server::serve::ConnectionLimits,
+    ) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(gatehouse_server::serve::serve_connections(
+            listener,
+            self.router.clone(),
+            self.state.shutdown.clone(),
+            limits,
+            std::time::Duration::from_secs(1),
+            std::future::pending(),
+        ));
+        address
+    }
+
     pub fn get(&self, path: &str) -> Req<'_> {
         self.req(Method::GET, path)
     }

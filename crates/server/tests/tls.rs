@@ -248,7 +248,7 @@ async fn a_refused_certificate_is_named_by_its_cause() {
 
 use gatehouse_server::{
     config::{TlsClientAuth, TlsFlags, TlsMinVersion},
-    serve::{ConnectionLimits, serve_connections},
+    serve::ConnectionLimits,
     tls_server::TlsServer,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -270,20 +270,11 @@ fn temp_dir() -> PathBuf {
 }
 
 async fn serve_tls(app: &TestApp, server: &TlsServer) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve_connections(
-        listener,
-        app.router.clone(),
-        app.state.shutdown.clone(),
-        ConnectionLimits {
-            tls: Some(server.acceptor.clone()),
-            ..ConnectionLimits::head_only(Duration::from_secs(5))
-        },
-        Duration::from_secs(1),
-        std::future::pending(),
-    ));
-    address
+    app.serve_tcp(ConnectionLimits {
+        tls: Some(server.acceptor.clone()),
+        ..ConnectionLimits::head_only(Duration::from_secs(5))
+    })
+    .await
 }
 
 fn client_config(

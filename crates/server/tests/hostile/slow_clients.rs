@@ -4,30 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_server::{
-    conn_limit::ConnectionCap,
-    serve::{ConnectionLimits, serve_connections},
-};
+use gatehouse_server::{conn_limit::ConnectionCap, serve::ConnectionLimits};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
 use crate::harness::TestApp;
-
-async fn serve(app: &TestApp, limits: ConnectionLimits) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve_connections(
-        listener,
-        app.router.clone(),
-        app.state.shutdown.clone(),
-        limits,
-        Duration::from_secs(1),
-        std::future::pending(),
-    ));
-    address
-}
 
 /// Everything the server sends until it closes the connection, or what came within `wait`.
 async fn read_all(stream: &mut TcpStream, wait: Duration) -> String {
@@ -47,16 +30,14 @@ async fn healthz(stream: &mut TcpStream) -> String {
 #[tokio::test]
 async fn a_body_that_trickles_in_is_cut_off_with_a_408() {
     let app = TestApp::sqlite().await;
-    let address = serve(
-        &app,
-        ConnectionLimits {
+    let address = app
+        .serve_tcp(ConnectionLimits {
             read_header_timeout: Duration::from_secs(5),
             read_body_timeout: Duration::from_millis(500),
             per_address: None,
             tls: None,
-        },
-    )
-    .await;
+        })
+        .await;
     let started = Instant::now();
     let mut slow = TcpStream::connect(address).await.unwrap();
     slow.write_all(
@@ -96,14 +77,12 @@ async fn a_body_that_trickles_in_is_cut_off_with_a_408() {
 #[tokio::test]
 async fn one_address_holds_only_its_share_of_connections() {
     let app = TestApp::sqlite().await;
-    let address = serve(
-        &app,
-        ConnectionLimits {
+    let address = app
+        .serve_tcp(ConnectionLimits {
             per_address: ConnectionCap::new(3, Vec::new()),
             ..ConnectionLimits::head_only(Duration::from_secs(30))
-        },
-    )
-    .await;
+        })
+        .await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(address).await.unwrap());
