@@ -32,24 +32,30 @@ async fn record(State(seen): State<Seen>, req: Request) -> Response {
         .unwrap()
 }
 
-async fn bridge() -> (TestApp, Seen) {
+/// The bridge in front of an HTTPS upstream, as model APIs are: its certificate comes from
+/// a test CA the server trusts through `SSL_CERT_FILE`.
+async fn bridge() -> (TestApp, Seen, crate::tls::TestCa) {
     let seen = Seen::default();
     let upstream = Router::new().fallback(record).with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+    let ca = crate::tls::TestCa::new("model-api");
+    let addr = crate::tls::serve_https(
+        upstream,
+        ca.leaf(&["127.0.0.1"], crate::tls::Validity::Current),
+    )
+    .await;
     let mut config = crate::harness::config();
     config.aibridge_enabled = true;
-    config.aibridge_openai_base_url = format!("http://{addr}/gw/openai/v1/");
+    config.aibridge_openai_base_url = format!("https://{addr}/gw/openai/v1/");
     config.aibridge_openai_key = Some("sk-deployment-openai".to_owned());
-    config.aibridge_anthropic_base_url = format!("http://{addr}/gw/anthropic/");
+    config.aibridge_anthropic_base_url = format!("https://{addr}/gw/anthropic/");
     config.aibridge_anthropic_key = Some("sk-ant-deployment".to_owned());
-    (TestApp::sqlite_with(config).await, seen)
+    config.ssl_cert_file = Some(ca.file.clone());
+    (TestApp::sqlite_with(config).await, seen, ca)
 }
 
 #[tokio::test]
 async fn a_path_that_climbs_out_of_the_base_never_leaves_with_the_key() {
-    let (app, seen) = bridge().await;
+    let (app, seen, _ca) = bridge().await;
     let (_, owner) = app.first_user().await;
     for provider in ["openai", "anthropic"] {
         for tail in [
@@ -110,7 +116,7 @@ async fn a_path_that_climbs_out_of_the_base_never_leaves_with_the_key() {
 
 #[tokio::test]
 async fn credentials_stay_here_and_upstream_cookies_stay_there() {
-    let (app, seen) = bridge().await;
+    let (app, seen, _ca) = bridge().await;
     let (_, owner) = app.first_user().await;
     let res = app
         .get(&format!(
