@@ -188,6 +188,12 @@ pub struct ServerConfig {
     )]
     pub http_max_connections_per_address: usize,
 
+    /// Redirect requests for any host but the access URL's (or a workspace-app host) to
+    /// the access URL. Plain HTTP is redirected to an https access URL whenever
+    /// `--tls-enable` is on, with or without this flag.
+    #[arg(long, env = "CODER_REDIRECT_TO_ACCESS_URL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub redirect_to_access_url: bool,
+
     /// How long to wait for in-flight requests on shutdown.
     #[arg(long, env = "CODER_GRACEFUL_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub graceful_shutdown_timeout: Duration,
@@ -484,6 +490,7 @@ impl ServerConfig {
             http_read_header_timeout: Duration::from_secs(30),
             http_read_body_timeout: Duration::from_secs(60),
             http_max_connections_per_address: 256,
+            redirect_to_access_url: false,
             dev: false,
             enable_authz_recordings: false,
             provisioner_daemons: 0,

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_redirect;
 pub mod api;
 pub mod app;
 pub mod cli;

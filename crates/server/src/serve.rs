@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::{
+    access_redirect::{AccessRedirect, Redirecting},
     app::{AppState, normalise_access_url, open_database},
     config::{LogFormat, ServerConfig},
     conn_limit::{AtCap, ConnectionCap, REFUSAL},
@@ -83,6 +84,24 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
             .as_ref()
             .map_or(default_access_url, ToString::to_string),
     );
+    // A certificate that names some other host would have every client refuse the access
+    // URL: refuse to start instead (only for an access URL that was given; the default
+    // one is this listener's address).
+    if let (Some((server, _)), Some(given)) = (&tls, &config.access_url)
+        && given.scheme() == "https"
+        && let Some(host) = given.host_str()
+    {
+        server.require_name(host.trim_start_matches('[').trim_end_matches(']'))?;
+    }
+    let redirect = match url::Url::parse(&access_url) {
+        Ok(url) => AccessRedirect::new(
+            &url,
+            tls.is_some(),
+            config.redirect_to_access_url,
+            config.wildcard_access_url.as_deref(),
+        ),
+        Err(_) => None,
+    };
     let grace = config.graceful_shutdown_timeout;
     let state = AppState::start(db.clone(), config, access_url.clone()).await?;
     // Before any daemon takes a job: what a crash left running is ended, not left hanging.
@@ -128,6 +147,7 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
             state.config.proxy_trusted_origins.clone(),
         ),
         tls: None,
+        redirect,
     };
     let shutdown = state.shutdown.clone();
     let app = router::build(state);
@@ -184,6 +204,8 @@ pub struct ConnectionLimits {
     pub per_address: Option<std::sync::Arc<ConnectionCap>>,
     /// Set: every connection speaks TLS first (the `--tls-address` listener).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Requests that must go to the access URL instead.
+    pub redirect: Option<std::sync::Arc<AccessRedirect>>,
 }
 
 impl std::fmt::Debug for ConnectionLimits {
@@ -193,6 +215,7 @@ impl std::fmt::Debug for ConnectionLimits {
             .field("read_body_timeout", &self.read_body_timeout)
             .field("per_address", &self.per_address)
             .field("tls", &self.tls.is_some())
+            .field("redirect", &self.redirect)
             .finish()
     }
 }
@@ -205,6 +228,7 @@ impl ConnectionLimits {
             read_body_timeout: std::time::Duration::ZERO,
             per_address: None,
             tls: None,
+            redirect: None,
         }
     }
 }
@@ -253,8 +277,13 @@ pub async fn serve_connections(
         };
         // The gate records the peer in each request's log record: one request extension
         // fewer than `ConnectInfo` (past three, their map allocates again).
+        let gate = Redirecting {
+            inner: app.for_peer(peer),
+            redirect: limits.redirect.clone(),
+            secure: limits.tls.is_some(),
+        };
         let service = tower::ServiceExt::map_request(
-            app.for_peer(peer),
+            gate,
             move |req: axum::http::Request<hyper::body::Incoming>| {
                 req.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)))
             },
@@ -297,12 +326,10 @@ pub async fn serve_connections(
                 Some(acceptor) => {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => drive!(stream),
-                        // Plain HTTP or garbage on the TLS port: dropped, at debug level so
-                        // a scanner cannot flood the log.
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, peer = %peer, "TLS handshake failed");
-                        }
-                        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                        // Plain HTTP or garbage on the TLS port: dropped; the log line is
+                        // rate-limited so a scanner cannot flood the log.
+                        Ok(Err(e)) => crate::tls_server::handshake_failed(peer, &e),
+                        Err(_) => crate::tls_server::handshake_failed(peer, &"timed out"),
                     }
                 }
             }

@@ -7,8 +7,11 @@
 
 use std::{
     path::PathBuf,
-    sync::{Arc, PoisonError, RwLock},
-    time::{Duration, SystemTime},
+    sync::{
+        Arc, OnceLock, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use rustls::{
@@ -50,6 +53,8 @@ pub struct SniResolver {
     files: Vec<(PathBuf, PathBuf)>,
     pairs: RwLock<Arc<Pairs>>,
     provider: Arc<CryptoProvider>,
+    /// The access URL's host, which some certificate must name, now and after a reload.
+    required_name: OnceLock<String>,
 }
 
 fn stamps(files: &[(PathBuf, PathBuf)]) -> Vec<Option<SystemTime>> {
@@ -96,6 +101,18 @@ fn load(files: &[(PathBuf, PathBuf)], provider: &CryptoProvider) -> anyhow::Resu
     })
 }
 
+/// Some certificate of `pairs` must be valid for `name`, or clients reaching the access
+/// URL would all be refused.
+fn names_required(pairs: &Pairs, name: &str) -> anyhow::Result<()> {
+    if pairs.list.iter().any(|p| names(&p.leaf, name)) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--tls-cert-file: no certificate is valid for {name}, the access URL's host \
+         (--access-url); add it to a certificate's subject alternative names"
+    )
+}
+
 fn names(leaf: &CertificateDer<'_>, name: &str) -> bool {
     let Ok(server_name) = ServerName::try_from(name) else {
         return false;
@@ -120,17 +137,23 @@ impl ResolvesServerCert for SniResolver {
 }
 
 impl SniResolver {
-    /// Reads the files again if any of them changed since they were read.
-    pub fn reload_if_changed(&self) {
+    /// Reads the files again if any of them changed since they were read (or, `forced`, in
+    /// any case: SIGHUP, for a file replaced with its old modification time).
+    pub fn reload(&self, forced: bool) {
         let current = self
             .pairs
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if stamps(&self.files) == current.stamps {
+        if !forced && stamps(&self.files) == current.stamps {
             return;
         }
-        match load(&self.files, &self.provider) {
+        let loaded =
+            load(&self.files, &self.provider).and_then(|pairs| match self.required_name.get() {
+                Some(name) => names_required(&pairs, name).map(|()| pairs),
+                None => Ok(pairs),
+            });
+        match loaded {
             Ok(pairs) => {
                 *self.pairs.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(pairs);
                 tracing::info!("TLS certificates reloaded");
@@ -172,6 +195,7 @@ impl TlsServer {
             files,
             pairs: RwLock::new(Arc::new(pairs)),
             provider: provider.clone(),
+            required_name: OnceLock::new(),
         });
         let versions: &[&rustls::SupportedProtocolVersion] = match flags.tls_min_version {
             TlsMinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -227,15 +251,79 @@ impl TlsServer {
         })
     }
 
-    /// Checks the certificate files every [`RELOAD_EVERY`] for as long as the process runs.
+    /// Refuses certificates none of which is valid for `host` (the access URL's), now and
+    /// at every reload.
+    pub fn require_name(&self, host: &str) -> anyhow::Result<()> {
+        let pairs = self
+            .resolver
+            .pairs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        names_required(&pairs, host)?;
+        let _ = self.resolver.required_name.set(host.to_owned());
+        Ok(())
+    }
+
+    /// Checks the certificate files every [`RELOAD_EVERY`], and reads them again on SIGHUP,
+    /// for as long as the process runs.
     pub fn watch(&self) {
         let resolver = self.resolver.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(RELOAD_EVERY);
             loop {
                 tick.tick().await;
-                resolver.reload_if_changed();
+                resolver.reload(false);
             }
         });
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let resolver = self.resolver.clone();
+            match signal(SignalKind::hangup()) {
+                Ok(mut hangups) => {
+                    tokio::spawn(async move {
+                        while hangups.recv().await.is_some() {
+                            tracing::info!("SIGHUP: reading the TLS certificates again");
+                            resolver.reload(true);
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+            }
+        }
     }
+}
+
+/// Seconds since the epoch at which a failed handshake was last logged.
+static LAST_HANDSHAKE_LOG: AtomicU64 = AtomicU64::new(0);
+/// Failed handshakes not logged since then.
+static UNLOGGED_HANDSHAKES: AtomicU64 = AtomicU64::new(0);
+/// At most one line per this many seconds: a scanner or a plain-HTTP client on the TLS
+/// port must not flood the log, but an operator should still learn that it happens.
+const HANDSHAKE_LOG_EVERY_SECS: u64 = 60;
+
+/// Records a handshake that failed or timed out; logged at most once a minute, with how
+/// many were not.
+pub fn handshake_failed(peer: std::net::SocketAddr, reason: &dyn std::fmt::Display) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_HANDSHAKE_LOG.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < HANDSHAKE_LOG_EVERY_SECS
+        || LAST_HANDSHAKE_LOG
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        UNLOGGED_HANDSHAKES.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(peer = %peer, reason = %reason, "TLS handshake failed");
+        return;
+    }
+    let unlogged = UNLOGGED_HANDSHAKES.swap(0, Ordering::Relaxed);
+    tracing::warn!(
+        peer = %peer,
+        reason = %reason,
+        not_logged_since_last = unlogged,
+        "TLS handshake failed (at most one such line a minute)"
+    );
 }

@@ -350,6 +350,102 @@ fn the_server_serves_https_beside_http() {
     let mut answer = String::new();
     plain.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Anything else over plain HTTP is sent to the https access URL, path and query kept.
+    let mut plain = std::net::TcpStream::connect(&http).unwrap();
+    plain
+        .write_all(b"GET /api/v2/buildinfo?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 307"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains(&format!(
+            "\r\nlocation: https://{https}/api/v2/buildinfo?x=1\r\n"
+        )),
+        "{answer}"
+    );
+    // SIGHUP reads the certificate again, even one written back with its old timestamp
+    // (which the file watch would not notice): the renewed one names one host more.
+    let renewed = ca.leaf(
+        &["localhost", "127.0.0.1", "renewed.test"],
+        crate::tls::Validity::Current,
+    );
+    let curl_renewed = || {
+        Command::new("curl")
+            .args(["-s", "--noproxy", "*", "--max-time", "10", "--cacert"])
+            .arg(&ca.file)
+            .arg("--resolve")
+            .arg(format!(
+                "renewed.test:{}:127.0.0.1",
+                https.rsplit(':').next().unwrap()
+            ))
+            .arg(format!(
+                "https://renewed.test:{}/healthz",
+                https.rsplit(':').next().unwrap()
+            ))
+            .output()
+            .unwrap()
+    };
+    assert_ne!(text(&curl_renewed().stdout), "OK");
+    let stamp = |path: &Path| std::fs::metadata(path).unwrap().modified().unwrap();
+    let (cert_stamp, key_stamp) = (stamp(&cert), stamp(&key));
+    for (path, pem, when) in [
+        (&cert, &renewed.cert_pem, cert_stamp),
+        (&key, &renewed.key_pem, key_stamp),
+    ] {
+        std::fs::write(path, pem).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(
+        text(&curl_renewed().stdout),
+        "OK",
+        "reloaded without SIGHUP"
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &_server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while text(&curl_renewed().stdout) != "OK" {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the certificate"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A certificate that is not valid for the access URL's host stops the start.
+    let out = gatehouse(
+        &dir,
+        &[
+            "server",
+            "--http-address",
+            &format!("127.0.0.1:{}", free_port()),
+            "--tls-enable=true",
+            "--tls-address",
+            &format!("127.0.0.1:{}", free_port()),
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--access-url",
+            "https://dev.example.com",
+            "--data-dir",
+            dir.join("data3").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--tls-cert-file: no certificate is valid for dev.example.com"),
+        "{}",
+        text(&out.stderr)
+    );
     // A certificate that is not there stops the start, naming the flag.
     let out = gatehouse(
         &dir,

@@ -537,3 +537,50 @@ fn bad_tls_settings_are_refused_with_the_flag_named() {
     assert!(no_ca.contains("needs --tls-client-ca-file"), "{no_ca}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sends a request head over plain TCP and returns the answer's head.
+async fn plain_head(address: SocketAddr, head: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn requests_for_other_hosts_go_to_the_access_url_when_asked() {
+    use gatehouse_server::access_redirect::AccessRedirect;
+    let app = TestApp::sqlite().await;
+    let access = url::Url::parse("http://dev.example.com:8080").unwrap();
+    let address = app
+        .serve_tcp(ConnectionLimits {
+            redirect: AccessRedirect::new(&access, false, true, Some("*.apps.example.com")),
+            ..ConnectionLimits::head_only(Duration::from_secs(5))
+        })
+        .await;
+    let head = |host: &str, path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    let answer = plain_head(address, &head("10.1.2.3:8080", "/api/v2/buildinfo")).await;
+    assert!(answer.starts_with("http/1.1 307"), "{answer}");
+    assert!(
+        answer.contains("\r\nlocation: http://dev.example.com:8080/api/v2/buildinfo"),
+        "{answer}"
+    );
+    // The access URL's host, a workspace-app host and the health check are answered here.
+    for (host, path) in [
+        ("dev.example.com:8080", "/api/v2/buildinfo"),
+        ("ws--app.apps.example.com", "/healthz"),
+        ("10.1.2.3", "/healthz"),
+    ] {
+        let answer = plain_head(address, &head(host, path)).await;
+        assert!(
+            !answer.starts_with("http/1.1 307"),
+            "{host}{path}: {answer}"
+        );
+    }
+}

@@ -35,7 +35,7 @@ async fn a_body_that_trickles_in_is_cut_off_with_a_408() {
             read_header_timeout: Duration::from_secs(5),
             read_body_timeout: Duration::from_millis(500),
             per_address: None,
-            tls: None,
+            ..ConnectionLimits::head_only(Duration::from_secs(5))
         })
         .await;
     let started = Instant::now();
