@@ -48,6 +48,9 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage();
   await page.goto(authorize.toString());
+  // Chromium reached the deployment's own origin (over https in run.sh, with the test CA
+  // trusted in its NSS database: a certificate it did not trust would have failed goto).
+  assert.equal(new URL(page.url()).origin, new URL(base).origin);
   // Not signed in: the login page, which will come back here.
   assert.equal(new URL(page.url()).pathname, '/login');
   await page.fill('#email', email);

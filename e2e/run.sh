@@ -12,22 +12,43 @@ if [ ! -d node_modules/@modelcontextprotocol/sdk ] || [ ! -d node_modules/playwr
 fi
 python3 -c 'import prometheus_client' 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore prometheus-client
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Debian's chromium for the browser test"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v certutil >/dev/null 2>&1; then
+  echo "installing Debian's chromium and NSS tools (certutil) for the browser test"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libnss3-tools >/dev/null
 fi
 
 source ./server.sh
+source ./tls.sh
+# The clients meet Gatehouse over HTTPS, as in a deployment: its own listener with a
+# certificate from a throwaway CA, which each client trusts the way it trusts a private
+# CA (curl --cacert, Node's NODE_EXTRA_CA_CERTS, Chromium's NSS database). Nothing turns
+# verification off. Plain HTTP beside it is redirected to the https access URL.
+make_test_ca "$data/tls"
+tls_port="$(free_port)"
+plain="http://127.0.0.1:$port"
+base="https://localhost:$tls_port"
 metrics_port="$(free_port)"
 "$bin" server --http-address "127.0.0.1:$port" --access-url "$base" --data-dir "$data" \
+  --tls-enable=true --tls-address "127.0.0.1:$tls_port" \
+  --tls-cert-file "$data/tls/server.crt" --tls-key-file "$data/tls/server.key" \
   --experiments mcp-server-http --provisioner-daemons 0 \
   --prometheus-enable --prometheus-address "127.0.0.1:$metrics_port" >"$log" 2>&1 &
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
+export NODE_EXTRA_CA_CERTS="$data/tls/ca.pem"
+curl() { command curl --cacert "$data/tls/ca.pem" "$@"; }
 for _ in $(seq 1 50); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "$base/healthz" >/dev/null || { echo "error: the server did not start" >&2; cat "$log" >&2; exit 1; }
+redirected="$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$plain/api/v2/buildinfo")"
+[ "$redirected" = "307 $base/api/v2/buildinfo" ] \
+  || { echo "error: plain HTTP was not redirected to the access URL: $redirected" >&2; exit 1; }
+# Chromium reads trust anchors from the NSS database under $HOME: a fresh one for this run.
+browser_home="$data/browser-home"
+mkdir -p "$browser_home/.pki/nssdb"
+certutil -d "sql:$browser_home/.pki/nssdb" -N --empty-password
+certutil -d "sql:$browser_home/.pki/nssdb" -A -t "C,," -n gatehouse-e2e-ca -i "$data/tls/ca.pem"
 
 email="e2e-admin@example.com"
 password="SomeSecurePassword!"
@@ -36,8 +57,8 @@ curl -fs -X POST "$base/api/v2/users/first" \
 
 failed=0
 for script in mcp-client.mjs browser-consent.mjs; do
-  echo "== e2e: $script"
-  if ! node "$script" "$base" "$email" "$password"; then
+  echo "== e2e: $script (over $base)"
+  if ! HOME="$browser_home" node "$script" "$base" "$email" "$password"; then
     failed=$((failed + 1))
     echo "e2e: $script FAILED" >&2
   fi
