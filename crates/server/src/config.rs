@@ -110,6 +110,10 @@ pub struct ServerConfig {
     #[arg(long, env = "SSL_CERT_DIR", hide = true, value_delimiter = ':')]
     pub ssl_cert_dir: Vec<std::path::PathBuf>,
 
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (and their lowercase names), read once.
+    #[arg(skip = crate::outbound::proxy::ProxyEnv::from_process_env())]
+    pub proxy_env: crate::outbound::proxy::ProxyEnv,
+
     /// Requests per minute per user (or IP) and path on the API; 0 means the default
     /// (512), a negative value disables the limit.
     #[arg(
@@ -527,6 +531,7 @@ impl ServerConfig {
             ),
             ssl_cert_file: None,
             ssl_cert_dir: Vec::new(),
+            proxy_env: crate::outbound::proxy::ProxyEnv::default(),
         }
     }
 }

@@ -4,13 +4,17 @@
 //! system's trust store, or, as Go (and so Coder) does, against `SSL_CERT_FILE` and
 //! `SSL_CERT_DIR` when they are set, so a private CA works the way it does for Coder.
 //! Nothing turns verification off. Proxies come from `HTTPS_PROXY` / `HTTP_PROXY` /
-//! `NO_PROXY`, redirects are never followed (a token request must not be bounced
+//! `NO_PROXY`, chosen as Go chooses them ([`proxy`]), redirects are never followed (a token request must not be bounced
 //! elsewhere), a connection must be made within [`CONNECT_TIMEOUT`], and a failed
 //! handshake is described by its cause (unknown issuer, expired, wrong name).
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use rustls::{CertificateError, RootCertStore, pki_types::CertificateDer};
+
+pub mod proxy;
+
+use proxy::{ProxyEnv, ProxyRules};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,6 +39,7 @@ pub enum Purpose {
 #[derive(Debug, Clone)]
 pub struct Outbound {
     tls: Arc<rustls::ClientConfig>,
+    proxies: Arc<ProxyRules>,
 }
 
 /// Every certificate in a PEM file (the listener's chains and client CA too).
@@ -88,20 +93,34 @@ fn load_roots(trust: &TrustSources) -> anyhow::Result<RootCertStore> {
 }
 
 impl Outbound {
-    pub fn new(trust: &TrustSources) -> anyhow::Result<Outbound> {
+    pub fn new(trust: &TrustSources, proxy_env: &ProxyEnv) -> anyhow::Result<Outbound> {
+        let proxies = Arc::new(ProxyRules::new(proxy_env)?);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(load_roots(trust)?)
             .with_no_client_auth();
-        Ok(Outbound { tls: Arc::new(tls) })
+        Ok(Outbound {
+            tls: Arc::new(tls),
+            proxies,
+        })
     }
 
     pub fn client(&self, purpose: Purpose) -> anyhow::Result<reqwest::Client> {
         let builder = reqwest::Client::builder()
             .tls_backend_preconfigured((*self.tls).clone())
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT);
+            .connect_timeout(CONNECT_TIMEOUT)
+            // reqwest's own reading of the environment differs from Go's (loopback
+            // included): only the rules read at start-up choose a proxy.
+            .no_proxy();
+        let builder = match self.proxies.is_empty() {
+            true => builder,
+            false => {
+                let proxies = self.proxies.clone();
+                builder.proxy(reqwest::Proxy::custom(move |url| proxies.proxy_for(url)))
+            }
+        };
         let builder = match purpose {
             Purpose::Provider => builder.timeout(Duration::from_secs(10)),
             Purpose::Streaming => builder.read_timeout(Duration::from_secs(300)),

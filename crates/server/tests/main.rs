@@ -27,6 +27,7 @@ mod oauth2;
 mod oidc;
 mod openapi;
 mod organizations;
+mod proxy;
 mod purge;
 mod rate_limits;
 mod recorder;

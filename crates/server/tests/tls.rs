@@ -83,6 +83,11 @@ impl Drop for TestCa {
 
 /// Serves `app` over HTTPS with `leaf` on a loopback port.
 pub async fn serve_https(app: Router, leaf: Leaf) -> SocketAddr {
+    serve_https_at("127.0.0.1:0", app, leaf).await
+}
+
+/// Serves `app` over HTTPS with `leaf` on `bind`.
+pub async fn serve_https_at(bind: &str, app: Router, leaf: Leaf) -> SocketAddr {
     use hyper_util::{rt::TokioIo, service::TowerToHyperService};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -92,7 +97,7 @@ pub async fn serve_https(app: Router, leaf: Leaf) -> SocketAddr {
         .with_single_cert(leaf.chain, leaf.key)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
@@ -116,7 +121,7 @@ pub async fn serve_https(app: Router, leaf: Leaf) -> SocketAddr {
 }
 
 /// A model API that streams three server-sent events.
-fn streaming_upstream() -> Router {
+pub fn streaming_upstream() -> Router {
     Router::new().route(
         "/v1/{*rest}",
         post(|| async {
@@ -147,7 +152,7 @@ async fn bridge_to(address: SocketAddr, host: &str, trust: Option<&TestCa>) -> T
     TestApp::sqlite_with(config).await
 }
 
-async fn chat(app: &TestApp, token: &str) -> crate::harness::TestResponse {
+pub async fn chat(app: &TestApp, token: &str) -> crate::harness::TestResponse {
     app.post("/api/v2/aibridge/openai/v1/chat/completions")
         .header("authorization", &format!("Bearer {token}"))
         .json(&serde_json::json!({"model": "gpt", "stream": true}))
