@@ -66,6 +66,9 @@ lines = [
 summary = []
 for name, rps, p50, p99, errors, cpu_us, share in rows:
     bare = cpu = peer = ""
+    if name.startswith("tls/"):
+        # Compared with its plain-HTTP twin below, not with the baseline.
+        continue
     if not name.startswith(("baseline/", "peer/")):
         scenario = name.split("/", 1)[1]
         base_name = baseline_for(name)
@@ -85,6 +88,30 @@ for name, rps, p50, p99, errors, cpu_us, share in rows:
     lines.append(
         f"| {name} | {rps} | {p50} | {p99} | {errors} | {cpu_us} | {share} | {bare} | {cpu} | {peer} |"
     )
+# HTTPS against plain HTTP, same server, same run (issue #24: keep-alive HTTPS should
+# cost at most 15% of plain-HTTP throughput).
+tls_rows = [r for r in rows if r[0].startswith("tls/")]
+if tls_rows:
+    lines += [
+        "",
+        "## HTTPS against plain HTTP (SQLite, one server with both listeners)",
+        "",
+        "`GET /api/v2/users/me` with an API key, keep-alive, over each listener; then a new "
+        "connection per request (`Connection: close`, `GET /healthz`), whose HTTPS rate is the "
+        "full-handshake rate (TLS 1.3, ECDSA P-256 certificate, no resumption).",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | core busy | HTTPS / HTTP |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rps, p50, p99, errors, cpu_us, share in tls_rows:
+        twin = name.replace("_https", "_http")
+        cell = ""
+        if name.endswith("_https") and twin in by:
+            r = float(rps) / float(by[twin][1])
+            c = float(by[twin][5]) / float(cpu_us) if float(cpu_us) > 0 else 0.0
+            cell = f"{r:.2f}× by req/s, {c:.2f}× by CPU"
+            summary.append(f"{name} https_over_http={r:.3f} cpu_https_over_http={c:.3f} rps={rps} p99_ms={p99}")
+        lines.append(f"| {name} | {rps} | {p50} | {p99} | {errors} | {cpu_us} | {share} | {cell} |")
 # The memory soak: keys seeded, requests sent, RSS (KiB) at boot, before and after the load.
 if len(sys.argv) > 5 and os.path.exists(sys.argv[5]):
     for line in open(sys.argv[5]):
