@@ -1,5 +1,6 @@
 //! AI Bridge pass-through and its overload layers against a real local upstream that
-//! streams (spec/ops.md §6; decisions.md 7).
+//! streams over HTTPS, as a model API does, its test CA trusted through `SSL_CERT_FILE`
+//! (spec/ops.md §6; decisions.md 7; issue #24).
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,7 +14,10 @@ use axum::{
 };
 use tokio::sync::{Mutex, Notify};
 
-use crate::harness::TestApp;
+use crate::{
+    harness::TestApp,
+    tls::{TestCa, Validity, serve_https},
+};
 
 /// What the upstream saw, and a gate that holds its streams open.
 #[derive(Default)]
@@ -56,20 +60,28 @@ fn async_stream(
     })
 }
 
-async fn start_upstream() -> (String, Arc<Upstream>) {
+/// Where the upstream listens, and the CA of its certificate.
+struct UpstreamAt {
+    base: String,
+    ca: TestCa,
+}
+
+async fn start_upstream() -> (UpstreamAt, Arc<Upstream>) {
     let up = Arc::new(Upstream::default());
     let app = Router::new()
         .route("/v1/{*rest}", post(upstream_handler))
         .route("/root/v1/{*rest}", post(upstream_handler))
         .with_state(up.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), up)
+    let ca = TestCa::new("model-api");
+    let addr = serve_https(app, ca.leaf(&["localhost"], Validity::Current)).await;
+    let base = format!("https://localhost:{}", addr.port());
+    (UpstreamAt { base, ca }, up)
 }
 
-async fn bridge_app(base: &str, concurrency: usize, rate: i64) -> TestApp {
+async fn bridge_app(upstream: &UpstreamAt, concurrency: usize, rate: i64) -> TestApp {
+    let base = &upstream.base;
     let mut config = crate::harness::config();
+    config.ssl_cert_file = Some(upstream.ca.file.clone());
     config.aibridge_enabled = true;
     config.aibridge_openai_base_url = format!("{base}/v1/");
     config.aibridge_openai_key = Some("sk-upstream-openai".to_owned());

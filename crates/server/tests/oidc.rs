@@ -15,8 +15,11 @@ use crate::{
 
 const CALLBACK: &str = "http://gatehouse.test/api/v2/users/oidc/callback";
 
+/// Gatehouse signing in through `idp` over HTTPS, trusting its CA as a deployment trusts
+/// a private one (`SSL_CERT_FILE`).
 fn oidc_config(idp: &Idp) -> ServerConfig {
     ServerConfig {
+        ssl_cert_file: Some(idp.ca.file.clone()),
         oidc: OidcFlags {
             oidc_issuer_url: Some(idp.issuer.clone()),
             oidc_client_id: Some("gatehouse".into()),
@@ -441,31 +444,30 @@ async fn the_login_page_offers_oidc_when_configured() {
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
 
-/// Issue #24: every identity provider is https. Discovery, the token exchange, the keys
-/// and userinfo go to the real provider over TLS, its CA trusted through `SSL_CERT_FILE`;
-/// without that trust the server does not start, and says why.
+/// Issue #24: every identity provider is https (and so is the provider in every test of
+/// this file). Discovery, the token exchange, the keys and userinfo go to the real
+/// provider over TLS, its CA trusted through `SSL_CERT_FILE`; without that trust the
+/// server does not start, and says why.
 #[tokio::test]
 async fn sign_in_through_a_provider_over_https() {
-    let ca = crate::tls::TestCa::new("idp");
-    let idp = Idp::start_https(json!({"clients": [gatehouse_client(CALLBACK)]}), &ca);
-    assert!(idp.issuer.starts_with("https://"), "{}", idp.issuer);
-    let trusting = || ServerConfig {
-        ssl_cert_file: Some(ca.file.clone()),
-        ..oidc_config(&idp)
-    };
-    for app in backends(trusting).await {
+    let idp = Idp::start(json!({"clients": [gatehouse_client(CALLBACK)]}));
+    for app in backends(|| oidc_config(&idp)).await {
         let token = sign_in(&app, &idp, "carol.tls").await;
         let res = me(&app, &token).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         assert_eq!(res.json()["email"], "carol.tls@example.com");
     }
+    let untrusting = ServerConfig {
+        ssl_cert_file: None,
+        ..oidc_config(&idp)
+    };
     let refused = gatehouse_server::app::AppState::start(
         gatehouse_server::app::open_sqlite(
             &std::env::temp_dir().join(format!("gatehouse-{}.db", uuid::Uuid::new_v4().simple())),
         )
         .await
         .unwrap(),
-        oidc_config(&idp),
+        untrusting,
         crate::harness::ACCESS_URL.to_owned(),
     )
     .await
