@@ -364,6 +364,34 @@ fn the_server_serves_https_beside_http() {
         )),
         "{answer}"
     );
+    // The CLI signs in over HTTPS trusting the CA as Go programs do (SSL_CERT_FILE), and
+    // refuses the certificate without it.
+    let login = |trust: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.args(["login", &format!("https://{https}")])
+            .args(["--first-user-email", "admin@example.com"])
+            .args(["--first-user-username", "admin"])
+            .args(["--first-user-password", "SomeSecurePassword!"])
+            .env("CODER_CONFIG_DIR", dir.join("cli-config"))
+            .env_remove("CODER_SESSION_TOKEN")
+            .env_remove("SSL_CERT_DIR")
+            .stdin(Stdio::null());
+        match trust {
+            Some(file) => cmd.env("SSL_CERT_FILE", file),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        cmd.output().unwrap()
+    };
+    let untrusted = login(None);
+    assert!(!untrusted.status.success());
+    assert!(
+        text(&untrusted.stderr).contains("UnknownIssuer"),
+        "{}",
+        text(&untrusted.stderr)
+    );
+    let trusted = login(Some(&ca.file));
+    assert!(trusted.status.success(), "{}", text(&trusted.stderr));
+    assert!(text(&trusted.stdout).contains("Welcome to Gatehouse, admin!"));
     // SIGHUP reads the certificate again, even one written back with its old timestamp
     // (which the file watch would not notice): the renewed one names one host more.
     let renewed = ca.leaf(
