@@ -5,7 +5,7 @@
 #![no_main]
 
 use gatehouse_httpmw::{
-    apikey::{cookie, presented_token},
+    authn::sources::{cookie, presented_token},
     token,
 };
 use gatehouse_oauth2::{client::credentials, params::Params};

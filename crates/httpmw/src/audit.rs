@@ -25,7 +25,7 @@ use gatehouse_store::{Store, models::now, queries::audit::AuditLog};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::{Actor, client_ip::peer_ip, request_log::RequestLog};
+use crate::{authn::actor::Actor, client_ip::peer_ip, request_log::RequestLog};
 
 /// Audit writes of failed authentications in flight at once.
 pub const BACKGROUND_LIMIT: usize = 64;

@@ -28,7 +28,11 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::{
-    apikey::{AuthState, Precheck, Prechecked, precheck},
+    authn::{
+        actor::Prechecked,
+        api_key::{Precheck, precheck},
+        state::AuthState,
+    },
     client_ip::{TrustedProxies, client_address},
     metrics::ApiMetrics,
     recover::panic_response,

@@ -4,9 +4,8 @@
 
 #![forbid(unsafe_code)]
 
-pub mod agent;
-pub mod apikey;
 pub mod audit;
+pub mod authn;
 pub mod backoff;
 pub mod body;
 pub mod body_deadline;
@@ -27,6 +26,6 @@ pub mod security_headers;
 pub mod token;
 pub mod user_link;
 
-pub use apikey::{Actor, AuthState};
+pub use authn::{Actor, AuthState};
 pub use body::JsonBody;
 pub use error::{ApiError, Json, NoStore};

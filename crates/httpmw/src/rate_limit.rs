@@ -23,7 +23,7 @@ use axum::{
 use gatehouse_sdk::gofmt::go_duration_string;
 
 use crate::{
-    apikey::{Outcome, parses_true},
+    authn::{actor::Authenticated, sources::bridge_token, state::parses_true},
     error::ApiError,
     request_log::RequestLog,
 };
@@ -214,11 +214,8 @@ pub enum Bypass {
     NotOwner,
 }
 
-fn authenticated(req: &Request) -> Option<&crate::apikey::Authenticated> {
-    RequestLog::prechecked_in(req.extensions()).and_then(|p| match p.0.as_ref() {
-        Ok(Outcome::Authenticated(auth)) => Some(auth.as_ref()),
-        _ => None,
-    })
+fn authenticated(req: &Request) -> Option<&Authenticated> {
+    RequestLog::prechecked_in(req.extensions()).and_then(|p| p.authenticated())
 }
 
 pub fn bypass_of(req: &Request) -> Bypass {
@@ -336,27 +333,6 @@ async fn run_counted(decision: Option<Decision>, req: Request, next: Next) -> Re
     res
 }
 
-/// The raw credential an AI Bridge client sends (decisions.md 7): `Authorization: Bearer`,
-/// then `X-Api-Key`, then `Coder-Session-Token`; never a cookie or the query.
-pub fn bridge_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    bearer
-        .filter(|t| !t.is_empty())
-        .or_else(|| header("x-api-key").filter(|t| !t.is_empty()))
-        .or_else(|| header("coder-session-token").filter(|t| !t.is_empty()))
-}
-
 /// `RateLimitByAuthToken` (spec/ops.md §6): one budget per raw token (different tokens
 /// never share one), else per IP; 429 with `Retry-After` when spent.
 pub async fn rate_limit_by_auth_token(
@@ -364,7 +340,7 @@ pub async fn rate_limit_by_auth_token(
     req: Request,
     next: Next,
 ) -> Response {
-    let decision = match bridge_token(req.headers()) {
+    let decision = match bridge_token(req.headers()).map(|(token, _)| token) {
         Some(token) => limiter.check(&Principal::Token(token), "", now()),
         None => limiter.check(&Principal::Ip(client_ip(&req)), "", now()),
     };

@@ -17,7 +17,7 @@ use axum::{
 use uuid::Uuid;
 
 use crate::{
-    apikey::Prechecked,
+    authn::actor::Prechecked,
     metrics::{InFlight, ProbeResult, RequestKind, RouteMetrics, WebsocketDuration},
     request_id::RequestId,
 };

@@ -15,8 +15,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{
-    apikey::{Authenticated, Outcome, TokenSource},
     audit::{AuditAction, AuditContext, AuditResource},
+    authn::{Authenticated, Authn, TokenSource},
     request_log::RequestLog,
 };
 use gatehouse_rbac::{ScopeName, scope::scopes_cover};
@@ -208,7 +208,7 @@ fn clean_description(raw: &str) -> String {
 fn session(req: &Request) -> Option<std::sync::Arc<Authenticated>> {
     let outcome = RequestLog::prechecked_in(req.extensions())?;
     match outcome.0.as_ref() {
-        Ok(Outcome::Authenticated(auth))
+        Authn::Authenticated(auth)
             if may_sign_in(&auth.user.status) && auth.key.login_type != "oauth2_provider_app" =>
         {
             Some(auth.clone())

@@ -4,8 +4,8 @@ use std::{path::Path, sync::Arc};
 
 use gatehouse_httpmw::{
     AuthState,
-    apikey::AuthzRecording,
     audit::Auditor,
+    authn::AuthzRecording,
     backoff::LoginBackoff,
     client_ip::TrustedProxies,
     experiments::Experiments,
@@ -21,7 +21,7 @@ use gatehouse_store::{
 };
 
 use crate::{
-    api::aibridge::{Bridge, SharedBridge, Upstream, UpstreamAuth, base_url},
+    aibridge::{Bridge, SharedBridge, Upstream, UpstreamAuth, base_url},
     config::ServerConfig,
     external_auth::{ExternalAuth, SharedExternalAuth},
     jobs::provisioner::{JobSignal, Provisioner},
@@ -159,6 +159,11 @@ pub async fn open_sqlite(path: &Path) -> anyhow::Result<Db> {
 
 impl AppState {
     /// The purge job's retention settings.
+    /// Whether cookies are `Secure`: an https access URL, or `--secure-auth-cookie`.
+    pub fn secure_cookies(&self) -> bool {
+        self.config.secure_auth_cookie || self.access_url.starts_with("https://")
+    }
+
     pub fn retention(&self) -> gatehouse_store::queries::purge::Retention {
         let delta = |d: std::time::Duration| {
             chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
@@ -270,7 +275,7 @@ impl AppState {
                 .collect(),
             ..CspHosts::default()
         };
-        crate::api::workspace_proxies::refresh_proxy_hosts(&store, &csp_hosts.proxies)
+        crate::proxy_hosts::refresh_proxy_hosts(&store, &csp_hosts.proxies)
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the workspace proxies: {e}"))?;
         let aibridge = if config.aibridge_enabled {

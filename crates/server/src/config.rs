@@ -306,7 +306,7 @@ pub struct ServerConfig {
 
     /// External auth providers, from `CODER_EXTERNAL_AUTH_<N>_*` (read at start-up).
     #[arg(skip)]
-    pub external_auth: Vec<crate::external_auth::ProviderConfig>,
+    pub external_auth: Vec<crate::external_auth::config::ProviderConfig>,
 }
 
 /// `--tls-min-version` (Coder's names; rustls speaks nothing older than TLS 1.2).

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_redirect;
+pub mod aibridge;
 pub mod api;
 pub mod app;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod pages;
 pub mod password;
+pub mod proxy_hosts;
 pub mod router;
 pub mod serve;
 pub mod shutdown;

@@ -3,19 +3,17 @@
 //! verifier across the provider, and the checks of the second leg (spec/oauth2.md §13.3).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use gatehouse_httpmw::{ApiError, apikey::cookie};
+use gatehouse_httpmw::{ApiError, authn::sources::cookie};
 use subtle::ConstantTimeEq;
-
-use crate::app::AppState;
 
 pub const STATE_COOKIE: &str = "oauth_state";
 pub const VERIFIER_COOKIE: &str = "oauth_pkce_verifier";
 /// How long a flow may take at the provider.
 pub const FLOW_COOKIE_SECONDS: i64 = 600;
 
-/// A flow cookie (`max_age` 0 clears it); `Secure` when the deployment is https.
-pub fn flow_cookie(app: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = app.config.secure_auth_cookie || app.access_url.starts_with("https://");
+/// A flow cookie (`max_age` 0 clears it); `Secure` when the deployment's are
+/// ([`crate::app::App::secure_cookies`]).
+pub fn flow_cookie(secure: bool, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
     let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax");
     if secure {
         c.push_str("; Secure");

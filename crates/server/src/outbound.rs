@@ -155,7 +155,19 @@ pub fn describe(err: &reqwest::Error) -> String {
             None => e.source(),
         };
     }
-    crate::oidc::error_chain(err)
+    error_chain(err)
+}
+
+/// An error and its sources, `: `-joined, as a user should read them.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn tls_reason(err: &rustls::Error, host: &str) -> String {

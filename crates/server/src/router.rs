@@ -13,8 +13,7 @@ use axum::{
 };
 use gatehouse_httpmw::{
     Json,
-    agent::require_agent,
-    apikey::require_api_key,
+    authn::{Authenticator, Scheme, authenticate},
     body::JSON_BODY_LIMIT,
     concurrency::{ConcurrencyLimit, concurrency_limit},
     experiments::{MCP_SERVER_HTTP, RequireExperiments, require_experiments},
@@ -192,13 +191,16 @@ fn mcp_routes(app: &AppState, table: &mut Patterns) -> Router<AppState> {
     };
     let routes = Router::new()
         .route(
-            table.add(gatehouse_httpmw::apikey::MCP_PATH),
+            table.add(gatehouse_httpmw::authn::MCP_PATH),
             post(mcp::handle)
                 .get(mcp::method_not_allowed)
                 .delete(mcp::method_not_allowed),
         )
         .route_layer(from_fn_with_state(gate, require_experiments))
-        .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
+        .route_layer(from_fn_with_state(
+            Authenticator::new(app.auth.clone(), Scheme::ApiKey),
+            authenticate,
+        ))
         .layer(oauth2_cors());
     match app.limits.api.clone() {
         Some(limiter) => routes.layer(from_fn_with_state(limiter, rate_limit)),
@@ -222,8 +224,8 @@ fn aibridge_routes(app: &AppState, table: &mut Patterns) -> Router<AppState> {
             any(aibridge::anthropic),
         )
         .route_layer(from_fn_with_state(
-            app.clone(),
-            aibridge::require_bridge_key,
+            Authenticator::new(app.auth.clone(), Scheme::BridgeKey),
+            authenticate,
         ));
     let routes = match RateLimiter::new(
         app.config.aibridge_rate_limit,
@@ -335,7 +337,10 @@ fn authenticated_routes(app: &AppState) -> OpenApiRouter<AppState> {
                 app.limits.files.clone(),
             ),
         )
-        .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
+        .route_layer(from_fn_with_state(
+            Authenticator::new(app.auth.clone(), Scheme::ApiKey),
+            authenticate,
+        ))
 }
 
 /// Routes for workspace agents, authenticated by the agent token.
@@ -345,8 +350,11 @@ fn agent_routes(app: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(agents::patch_logs))
         .routes(routes!(agents::create_sub_agent, agents::list_sub_agents))
         .routes(routes!(agents::delete_sub_agent))
-        .routes(routes!(crate::external_auth::agent_token))
-        .route_layer(from_fn_with_state(app.auth.clone(), require_agent))
+        .routes(routes!(crate::api::external_auth::agent_token))
+        .route_layer(from_fn_with_state(
+            Authenticator::new(app.auth.clone(), Scheme::Agent),
+            authenticate,
+        ))
 }
 
 /// The external-auth callbacks (and Coder's legacy `/gitauth/` spelling), for a
@@ -355,13 +363,16 @@ fn external_auth_routes(app: &AppState, table: &mut Patterns) -> Router<AppState
     Router::new()
         .route(
             table.add("/external-auth/{id}/callback"),
-            get(crate::external_auth::callback),
+            get(crate::api::external_auth::callback),
         )
         .route(
             table.add("/gitauth/{id}/callback"),
-            get(crate::external_auth::callback),
+            get(crate::api::external_auth::callback),
         )
-        .route_layer(from_fn_with_state(app.auth.clone(), require_api_key))
+        .route_layer(from_fn_with_state(
+            Authenticator::new(app.auth.clone(), Scheme::ApiKey),
+            authenticate,
+        ))
 }
 
 /// The OpenAPI document of every routed operation.

@@ -135,10 +135,7 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
     }
     // Other replicas register and remove proxies too: their hosts reach this replica's
     // CSP as soon as PostgreSQL says so (this replica's own changes apply at once).
-    crate::api::workspace_proxies::spawn_proxy_refresh(
-        state.store.clone(),
-        state.csp_hosts.proxies.clone(),
-    );
+    crate::proxy_hosts::spawn_proxy_refresh(state.store.clone(), state.csp_hosts.proxies.clone());
     let limits = ConnectionLimits {
         read_header_timeout: state.config.http_read_header_timeout,
         read_body_timeout: state.config.http_read_body_timeout,

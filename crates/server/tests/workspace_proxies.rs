@@ -126,7 +126,7 @@ async fn a_proxy_registered_on_one_replica_reaches_the_others_csp() {
         return;
     };
     let b = a.replica().await.unwrap();
-    let _refresh = gatehouse_server::api::workspace_proxies::spawn_proxy_refresh(
+    let _refresh = gatehouse_server::proxy_hosts::spawn_proxy_refresh(
         b.state.store.clone(),
         b.state.csp_hosts.proxies.clone(),
     );

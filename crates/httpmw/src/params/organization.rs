@@ -3,7 +3,7 @@
 use gatehouse_store::{Store, StoreError, models::Organization};
 use uuid::Uuid;
 
-use crate::{apikey::Actor, error::ApiError};
+use crate::{authn::actor::Actor, error::ApiError};
 
 pub async fn resolve_organization(
     store: &Store,

@@ -4,7 +4,7 @@ use gatehouse_rbac::Subject;
 use gatehouse_store::{Store, StoreError, models::User};
 use uuid::Uuid;
 
-use crate::{apikey::Actor, error::ApiError};
+use crate::{authn::actor::Actor, error::ApiError};
 
 /// Resolves `{user}` as the caller. Unknown and unreadable users are both 404.
 pub async fn resolve_user(store: &Store, actor: &Actor, raw: &str) -> Result<User, ApiError> {

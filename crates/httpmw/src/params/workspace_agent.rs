@@ -4,7 +4,7 @@
 
 use gatehouse_store::{Store, StoreError, queries::workspaces::AgentWithWorkspace};
 
-use crate::{apikey::Actor, error::ApiError, params::uuid::parse_uuid_param};
+use crate::{authn::actor::Actor, error::ApiError, params::uuid::parse_uuid_param};
 
 pub async fn resolve_workspace_agent(
     store: &Store,

@@ -3,7 +3,7 @@
 
 use axum::{extract::State, http::StatusCode};
 use gatehouse_httpmw::{
-    ApiError, Json, JsonBody, agent::AgentActor, params::workspace_agent::resolve_workspace_agent,
+    ApiError, Json, JsonBody, authn::AgentActor, params::workspace_agent::resolve_workspace_agent,
 };
 use gatehouse_sdk::{
     Response as Envelope,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod convert;
 pub mod debug;
 pub mod experiments;
+pub mod external_auth;
 pub mod files;
 pub mod liveness;
 pub mod mcp;

@@ -7,8 +7,8 @@ use axum::{
 };
 use gatehouse_httpmw::{
     Actor, ApiError, Json, JsonBody,
-    apikey::SESSION_COOKIE,
     audit::{AuditAction, AuditContext, AuditResource},
+    authn::sources::SESSION_COOKIE,
     client_ip::ClientIp,
     error::mark_no_store,
     params::user::resolve_user,
@@ -176,7 +176,7 @@ pub fn refuse_cross_site_login(app: &AppState, headers: &HeaderMap) -> Result<()
 }
 
 pub fn session_cookie(app: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = app.config.secure_auth_cookie || app.access_url.starts_with("https://");
+    let secure = app.secure_cookies();
     let mut cookie =
         format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax");
     if secure {

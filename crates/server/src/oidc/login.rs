@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{LOGIN_TYPE, Oidc, error_chain, expiry_of, token_error};
+use super::{LOGIN_TYPE, Oidc, expiry_of, token_error};
 use crate::{
     api::{
         apikeys::{KeySpec, issue_key},
@@ -39,6 +39,7 @@ use crate::{
         FLOW_COOKIE_SECONDS, STATE_COOKIE, VERIFIER_COOKIE, check_state, flow_cookie,
         flow_cookie_value, parsed_query, pkce_verifier, provider_error,
     },
+    outbound::error_chain,
     pages::login::safe_redirect,
     validate,
 };
@@ -154,7 +155,7 @@ fn start(app: &AppState, oidc: &Oidc, redirect: Option<&str>) -> Response {
         (REDIRECT_COOKIE, redirect.as_str()),
     ] {
         let value = url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
-        if let Some(cookie) = flow_cookie(app, name, &value, FLOW_COOKIE_SECONDS) {
+        if let Some(cookie) = flow_cookie(app.secure_cookies(), name, &value, FLOW_COOKIE_SECONDS) {
             res.headers_mut().append(header::SET_COOKIE, cookie);
         }
     }
@@ -289,7 +290,7 @@ async fn finish(
         out.append(header::SET_COOKIE, cookie);
     }
     for name in [STATE_COOKIE, NONCE_COOKIE, VERIFIER_COOKIE, REDIRECT_COOKIE] {
-        if let Some(cookie) = flow_cookie(app, name, "", 0) {
+        if let Some(cookie) = flow_cookie(app.secure_cookies(), name, "", 0) {
             out.append(header::SET_COOKIE, cookie);
         }
     }

@@ -31,7 +31,7 @@ use openidconnect::{
 use uuid::Uuid;
 
 use self::http::IdpHttp;
-use crate::config::OidcFlags;
+use crate::{config::OidcFlags, outbound::error_chain};
 
 /// The login type of keys and links made by an OIDC sign-in.
 pub const LOGIN_TYPE: &str = "oidc";
@@ -225,15 +225,4 @@ where
         ),
         other => error_chain(other),
     }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

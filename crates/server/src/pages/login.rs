@@ -9,8 +9,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gatehouse_httpmw::{
-    apikey::cookie,
     audit::AuditContext,
+    authn::sources::cookie,
     body::{JSON_BODY_LIMIT, body_timed_out, body_too_large},
     client_ip::ClientIp,
     security_headers::{CspHosts, site_csp},
@@ -76,13 +76,9 @@ impl<'a> PageContext<'a> {
                 .oidc
                 .as_ref()
                 .map(|o| o.flags.oidc_sign_in_text.as_str()),
-            secure: secure_cookies(app),
+            secure: app.secure_cookies(),
         }
     }
-}
-
-fn secure_cookies(app: &AppState) -> bool {
-    app.config.secure_auth_cookie || app.access_url.starts_with("https://")
 }
 
 /// `host[:port]` of the access URL.
