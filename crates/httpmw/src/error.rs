@@ -1,7 +1,8 @@
 //! `ApiError`: the one place an error becomes an HTTP response for `/api/v2`.
 //!
 //! The client sees `{message, detail?, validations?}` (Coder's `codersdk.Response`); the
-//! internal cause, when there is one, goes to the log and never to the client.
+//! internal cause, when there is one, goes to the request's log event ([`ErrorCause`])
+//! and never to the client.
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -25,6 +26,19 @@ pub struct ApiErrorParts {
     /// Set when the credential's scope, not the role, refused: the catalog scope that
     /// would allow it. The authentication layer turns it into an RFC 6750 challenge.
     pub insufficient_scope: Option<&'static str>,
+}
+
+/// Response extension carrying an error's internal cause to the gate, which writes it as
+/// the `cause` field of the request's one log event (with its request id); it is never
+/// sent.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
+impl ErrorCause {
+    /// Attaches `cause` to `res` for the gate's log event.
+    pub fn attach(res: &mut Response, cause: String) {
+        res.extensions_mut().insert(ErrorCause(cause));
+    }
 }
 
 /// Response extension carrying [`ApiErrorParts::insufficient_scope`] to the
@@ -152,14 +166,10 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let parts = *self.0;
-        if let Some(cause) = &parts.cause {
-            if parts.status.is_server_error() {
-                tracing::warn!(status = parts.status.as_u16(), cause = %cause, "request failed");
-            } else {
-                tracing::debug!(status = parts.status.as_u16(), cause = %cause, "request refused");
-            }
-        }
         let mut res = json_response(parts.status, &parts.body);
+        if let Some(cause) = parts.cause {
+            ErrorCause::attach(&mut res, cause);
+        }
         if let Some(value) = parts
             .www_authenticate
             .and_then(|v| HeaderValue::from_str(&v).ok())

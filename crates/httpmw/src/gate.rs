@@ -34,6 +34,7 @@ use crate::{
         state::AuthState,
     },
     client_ip::{TrustedProxies, client_address},
+    error::ErrorCause,
     metrics::ApiMetrics,
     recover::panic_response,
     request_id::{REQUEST_ID_HEADER, RequestId},
@@ -259,7 +260,13 @@ impl Bookkeeping {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        self.log_start.finish(log, res.status(), took);
+        let cause = res.extensions_mut().remove::<ErrorCause>();
+        self.log_start.finish(
+            log,
+            res.status(),
+            took,
+            cause.as_ref().map(|c| c.0.as_str()),
+        );
         res
     }
 }

@@ -276,8 +276,15 @@ impl LogStart {
     }
 
     /// Writes the request's one event: 5xx at warn, the rest at debug (Coder's levels),
-    /// skipping the formatting when the subscriber would drop the event anyway.
-    pub fn finish(self, log: &RequestLog, status: StatusCode, took: std::time::Duration) {
+    /// skipping the formatting when the subscriber would drop the event anyway. `cause` is
+    /// an error's internal cause ([`crate::error::ErrorCause`]): logged here, never sent.
+    pub fn finish(
+        self,
+        log: &RequestLog,
+        status: StatusCode,
+        took: std::time::Duration,
+        cause: Option<&str>,
+    ) {
         let status = status.as_u16();
         let enabled = if status >= 500 {
             tracing::enabled!(tracing::Level::WARN)
@@ -335,6 +342,7 @@ impl LogStart {
                     workspace_id = %Opt(workspace_id),
                     agent_id = %Opt(agent_id),
                     agent_name = %Opt(agent_name),
+                    cause = %Opt(cause),
                     "{method}"
                 )
             };

@@ -88,15 +88,16 @@ impl From<StoreError> for OAuth2Error {
 
 impl IntoResponse for OAuth2Error {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::warn!(error = %self.code, cause = %cause, "oauth2 request failed");
-        }
+        let cause = self.cause;
         let body = Body {
             error: self.code,
             error_description: self.description,
             error_uri: None,
         };
         let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(cause) = cause {
+            gatehouse_httpmw::error::ErrorCause::attach(&mut res, cause);
+        }
         let headers = res.headers_mut();
         match (self.status, self.code) {
             // RFC 6749 §5.2: a 401 carries the scheme the client should authenticate with.

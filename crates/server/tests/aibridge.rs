@@ -219,3 +219,57 @@ async fn capacity_is_checked_before_the_rate() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Issue #25: an AI Bridge key is judged by the same user-status policy as the API's keys
+/// (one authenticator): a dormant user is reactivated by the request, a suspended one is
+/// refused with the API's message, before anything reaches the upstream.
+#[tokio::test]
+async fn a_bridge_key_follows_the_apis_user_status_policy() {
+    let (base, up) = start_upstream().await;
+    let app = bridge_app(&base, 0, 0).await;
+    let (_, owner) = app.first_user().await;
+    let org = app.state.default_org.id;
+    let created = app
+        .post("/api/v2/users")
+        .token(&owner)
+        .json(&serde_json::json!({"email": "sleepy@example.com", "username": "sleepy", "password": crate::harness::OWNER_PASSWORD, "organization_ids": [org]}))
+        .send()
+        .await;
+    assert_eq!(created.json()["status"], "dormant");
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let token = app
+        .login("sleepy@example.com", crate::harness::OWNER_PASSWORD)
+        .await;
+    let res = app
+        .post("/api/v2/aibridge/anthropic/v1/messages")
+        .header("x-api-key", &token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let user = app
+        .get(&format!("/api/v2/users/{id}"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(user.json()["status"], "active");
+    let res = app
+        .put(&format!("/api/v2/users/{id}/status/suspend"))
+        .token(&owner)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let before = up.seen.lock().await.len();
+    let res = app
+        .post("/api/v2/aibridge/anthropic/v1/messages")
+        .header("x-api-key", &token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.json()["message"],
+        "User is not active (status = \"suspended\"). Contact an admin to reactivate your account."
+    );
+    assert_eq!(up.seen.lock().await.len(), before, "nothing was forwarded");
+}

@@ -60,10 +60,12 @@ async fn request_log_has_safe_fields_and_no_secrets() {
         .header("cookie", &format!("coder_session_token={token}"))
         .send()
         .await;
-    app.get("/api/v2/users/me")
+    let refused = app
+        .get("/api/v2/users/me")
         .header("authorization", &format!("Bearer {token}x"))
         .send()
         .await;
+    let refused_id = refused.header("x-coder-request-id").unwrap().to_owned();
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(!logs.contains(&secret), "a token secret was logged");
@@ -87,12 +89,64 @@ async fn request_log_has_safe_fields_and_no_secrets() {
     assert_eq!(me["fields"]["service"], "http-api");
     assert_eq!(me["fields"]["request_type"], "http");
     assert_eq!(me["level"], "DEBUG");
-    // The refused Bearer request is logged as a 401 without a requestor.
+    // The refused Bearer request (found by its own request id) is logged as a 401
+    // without a requestor.
     let refused = events
         .iter()
-        .find(|e| e["fields"]["status_code"] == 401)
-        .unwrap();
+        .find(|e| e["fields"]["request_id"] == refused_id.as_str())
+        .unwrap_or_else(|| panic!("no event for request {refused_id}"));
+    assert_eq!(refused["fields"]["status_code"], 401);
     assert_eq!(refused["fields"]["auth_type"], "none");
+}
+
+/// Issue #25: a 500's internal cause is a field of its request's one log event, joined to
+/// it by the request id, and never part of the answer. The cause here is real: a key row
+/// whose scopes no longer parse.
+#[tokio::test]
+async fn a_500s_cause_is_in_its_request_event_and_not_in_the_body() {
+    let capture = capture();
+    let app = TestApp::sqlite().await;
+    let (_, token) = app.first_user().await;
+    app.exec_at(
+        r#"UPDATE api_keys SET scopes = '["no-such-scope"]', updated_at = $1"#,
+        chrono::Utc::now(),
+    )
+    .await;
+    let res = app.get("/api/v2/users/me").token(&token).send().await;
+    assert_eq!(
+        res.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        res.text()
+    );
+    assert!(!res.text().contains("no-such-scope"), "{}", res.text());
+    let request_id = res.header("x-coder-request-id").unwrap().to_owned();
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| logs_of(e, &request_id))
+        .collect();
+    assert_eq!(events.len(), 1, "one event for the request: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["target"], "gatehouse_httpmw::request_log");
+    assert_eq!(event["level"], "WARN");
+    assert_eq!(event["fields"]["status_code"], 500);
+    let cause = event["fields"]["cause"].as_str().unwrap();
+    assert!(cause.contains("no-such-scope"), "{cause}");
+    // No separate event of Gatehouse's names the cause without the request id (sqlx's
+    // own log of the test's UPDATE does, and is not one).
+    let unjoined: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("no-such-scope") && !l.contains(&request_id))
+        .filter(|l| !l.contains("\"target\":\"sqlx::query\""))
+        .collect();
+    assert!(unjoined.is_empty(), "{unjoined:?}");
+}
+
+/// Whether a log event belongs to the request with this id.
+fn logs_of(event: &serde_json::Value, request_id: &str) -> bool {
+    event["fields"]["request_id"] == request_id
 }
 
 /// An OAuth2 flow logs none of its secrets: client secret, code, verifier, access or
@@ -168,4 +222,37 @@ async fn agent_requests_name_their_workspace_and_agent() {
     assert_eq!(event["fields"]["request_type"], "agent-rpc");
     assert_eq!(event["fields"]["agent_name"], "main");
     assert!(!event["fields"]["agent_id"].as_str().unwrap().is_empty());
+}
+
+/// Issue #25: an AI Bridge request is logged like any other authenticated request: its
+/// user and key, found by the request's own id.
+#[tokio::test]
+async fn ai_bridge_requests_name_their_user() {
+    let capture = capture();
+    let mut config = crate::harness::config();
+    config.aibridge_enabled = true;
+    // Nothing listens there: the request is still authenticated (and logged) first.
+    config.aibridge_openai_base_url = "http://127.0.0.1:9/v1/".to_owned();
+    let app = TestApp::sqlite_with(config).await;
+    let (owner_id, token) = app.first_user().await;
+    let res = app
+        .post("/api/v2/aibridge/openai/v1/chat/completions")
+        .header("authorization", &format!("Bearer {token}"))
+        .json(&serde_json::json!({"model": "gpt"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.text());
+    let request_id = res.header("x-coder-request-id").unwrap().to_owned();
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let event = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["target"] == "gatehouse_httpmw::request_log" && logs_of(e, &request_id))
+        .unwrap_or_else(|| panic!("no event for request {request_id}"));
+    assert_eq!(event["fields"]["requestor_id"], owner_id.to_string());
+    assert_eq!(event["fields"]["auth_type"], "api_key");
+    assert_eq!(
+        event["fields"]["api_key_id"],
+        token.split('-').next().unwrap()
+    );
 }
