@@ -206,6 +206,7 @@ async fn load(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root and the machine's PostgreSQL binaries (scripts/test.sh runs it)"]
 async fn postgres_stopped_and_restarted_under_load() {
     let cluster = PrivateCluster::start();
     let app = Arc::new(TestApp::postgres_at(&cluster.url(), unlimited()).await);
@@ -437,8 +438,7 @@ async fn kill_9_during_token_issuance_loses_no_answered_token_sqlite() {
 /// The same on PostgreSQL, in a database of the test's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_token_issuance_loses_no_answered_token_postgres() {
-    let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
-        eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test");
+    let Some(admin_url) = gatehouse_test_support::postgres_url() else {
         return;
     };
     let name = format!("gh_kill_{}", uuid::Uuid::new_v4().simple());
@@ -859,6 +859,7 @@ impl Drop for TinyDisk {
 /// go on, writes resume by themselves once space is freed, and the database passes its
 /// integrity check with every answered token in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to mount a tmpfs (scripts/test.sh runs it)"]
 async fn a_full_disk_is_a_clear_503_and_corrupts_nothing() {
     let disk = TinyDisk::mount("16m");
     let data = disk.path.join("data");

@@ -20,25 +20,16 @@ pub const OWNER_EMAIL: &str = "owner@example.com";
 pub const OWNER_PASSWORD: &str = "SomeSecurePassword!";
 
 /// Runs each named scenario once per backend: `<name>::sqlite` always, and
-/// `<name>::postgres` against `TEST_POSTGRES_URL` (the README's test command sets it).
+/// `<name>::postgres` against `TEST_POSTGRES_URL` (the README's test command sets it;
+/// [`gatehouse_test_support::postgres_url`] says what happens without it).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$scenario($crate::harness::TestApp::sqlite().await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    if let Some(app) = $crate::harness::TestApp::postgres().await {
-                        super::$scenario(app).await;
-                    }
-                }
-            }
-        )*
+        gatehouse_test_support::on_both_backends!(
+            $crate::harness::TestApp::sqlite,
+            $crate::harness::TestApp::postgres;
+            $($scenario),*
+        );
     };
 }
 
@@ -53,11 +44,7 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(path) = &self.sqlite_path {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
+            gatehouse_test_support::remove_sqlite_files(path);
         }
     }
 }
@@ -87,36 +74,21 @@ impl TestApp {
         app
     }
 
-    /// `None` (and a note on stderr) when `TEST_POSTGRES_URL` is not set.
+    /// `None` (and a note on stderr) when `TEST_POSTGRES_URL` is not set (outside CI:
+    /// [`gatehouse_test_support::postgres_url`]).
     pub async fn postgres() -> Option<TestApp> {
         TestApp::postgres_with(config()).await
     }
 
     pub async fn postgres_with(config: ServerConfig) -> Option<TestApp> {
-        let url = match std::env::var("TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test");
-                return None;
-            }
-        };
+        let url = gatehouse_test_support::postgres_url()?;
         Some(TestApp::postgres_at(&url, config).await)
     }
 
     /// An app on the PostgreSQL server at `url`, in a fresh schema of its own.
     pub async fn postgres_at(url: &str, config: ServerConfig) -> TestApp {
         let url = url.to_owned();
-        let schema = format!("gh_test_{}", Uuid::new_v4().simple());
-        let admin = Db::postgres(&url, None)
-            .await
-            .expect("connect to TEST_POSTGRES_URL");
-        if let Db::Postgres(pool) = &admin {
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(pool)
-                .await
-                .expect("create schema");
-        }
-        admin.close().await;
+        let schema = gatehouse_test_support::fresh_schema(&url, "gh_test").await;
         let db = Db::postgres(&url, Some(&schema))
             .await
             .expect("connect to test schema");

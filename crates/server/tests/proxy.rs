@@ -115,6 +115,7 @@ fn dead_port() -> u16 {
 }
 
 #[tokio::test]
+#[ignore = "needs Debian's tinyproxy (scripts/test.sh installs it and runs this)"]
 async fn https_proxy_carries_the_ai_bridge_and_no_proxy_bypasses_it() {
     let ca = TestCa::new("proxy");
     let ip = non_loopback_address();

@@ -6,24 +6,15 @@ use gatehouse_rbac::{AllowList, Scope, Subject, subject::Membership};
 use gatehouse_store::{Db, Store, models::Organization, system::system_restricted};
 use uuid::Uuid;
 
+/// Runs each named scenario on both backends ([`gatehouse_test_support::on_both_backends`]).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$scenario($crate::support::TestStore::sqlite().await).await;
-                }
-
-                #[tokio::test]
-                async fn postgres() {
-                    if let Some(store) = $crate::support::TestStore::postgres().await {
-                        super::$scenario(store).await;
-                    }
-                }
-            }
-        )*
+        gatehouse_test_support::on_both_backends!(
+            $crate::support::TestStore::sqlite,
+            $crate::support::TestStore::postgres;
+            $($scenario),*
+        );
     };
 }
 
@@ -36,11 +27,7 @@ pub struct TestStore {
 impl Drop for TestStore {
     fn drop(&mut self) {
         if let Some(path) = &self.path {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
+            gatehouse_test_support::remove_sqlite_files(path);
         }
     }
 }
@@ -55,29 +42,15 @@ impl std::ops::Deref for TestStore {
 
 impl TestStore {
     pub async fn sqlite() -> TestStore {
-        let path =
-            std::env::temp_dir().join(format!("gatehouse-store-{}.db", Uuid::new_v4().simple()));
+        let path = gatehouse_test_support::sqlite_path("gatehouse-store");
         let mut store = TestStore::with(Db::sqlite(&path).await.unwrap()).await;
         store.path = Some(path);
         store
     }
 
     pub async fn postgres() -> Option<TestStore> {
-        let url = std::env::var("TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty());
-        let Some(url) = url else {
-            eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test");
-            return None;
-        };
-        let schema = format!("gh_store_{}", Uuid::new_v4().simple());
-        if let Db::Postgres(pool) = Db::postgres(&url, None).await.unwrap() {
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-        }
+        let url = gatehouse_test_support::postgres_url()?;
+        let schema = gatehouse_test_support::fresh_schema(&url, "gh_store").await;
         Some(TestStore::with(Db::postgres(&url, Some(&schema)).await.unwrap()).await)
     }
 
