@@ -1,5 +1,7 @@
-//! The OpenAPI document: a snapshot, and a sweep proving every secured operation
-//! answers 401 without credentials while public ones are exactly the checked-in list.
+//! The OpenAPI document: a snapshot; a sweep proving every secured operation answers 401
+//! without credentials while public ones are exactly the checked-in list; and a sweep of
+//! every route the router registers (issue #25), pinning in a checked-in golden file what
+//! an unprivileged member gets and what the credential meant for the route gets.
 
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -36,27 +38,23 @@ async fn openapi_snapshot() {
     insta::assert_json_snapshot!("openapi", doc);
 }
 
-/// Operations an unprivileged member may call even when they name someone else's
-/// objects, because they act on the caller only or list what the caller may see.
-const SELF_SERVICE_OPERATIONS: &[&str] = &[
-    "DELETE /oauth2/tokens",
-    "GET /api/v2/experiments",
-    "GET /api/v2/oauth2-provider/apps",
-    "GET /api/v2/oauth2-provider/apps/{app}",
-    "GET /api/v2/organizations",
-    "GET /api/v2/tasks",
-    "GET /api/v2/templates",
-    "GET /api/v2/users/roles",
-    "GET /api/v2/workspaceproxies",
-    "GET /api/v2/workspaces",
-    "POST /api/v2/files",
-    "POST /api/v2/users/logout",
-];
+crate::on_both_backends!(every_secured_operation_answers_401_without_credentials);
 
-crate::on_both_backends!(
-    every_secured_operation_answers_401_without_credentials,
-    unprivileged_member_gets_403_or_404_everywhere
+gatehouse_test_support::on_both_backends!(
+    super::sqlite_everything_on,
+    super::postgres_everything_on;
+    every_route_answers_a_member_and_its_owner_as_pinned
 );
+
+async fn sqlite_everything_on() -> TestApp {
+    let (config, _ca) = everything_on().await;
+    TestApp::sqlite_with(config).await
+}
+
+async fn postgres_everything_on() -> Option<TestApp> {
+    let (config, _ca) = everything_on().await;
+    TestApp::postgres_with(config).await
+}
 
 /// Every (method, path) in the document with whether it is public.
 fn operations(doc: &Value) -> Vec<(String, String, bool)> {
@@ -132,6 +130,11 @@ async fn every_secured_operation_answers_401_without_credentials(app: TestApp) {
 
 /// Objects of the owner's in an organization the unprivileged member is not in.
 struct OwnerObjects {
+    agent_token: uuid::Uuid,
+    task: String,
+    subagent: String,
+    client_id: String,
+    registration_token: String,
     file: String,
     version: String,
     template: String,
@@ -143,8 +146,9 @@ struct OwnerObjects {
 }
 
 async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
+    let agent_token = uuid::Uuid::new_v4();
     let plan = serde_json::json!({"resources": [{"name": "dev", "type": "echo_container", "agents": [
-        {"name": "main", "auth_token": uuid::Uuid::new_v4()}]}]});
+        {"name": "main", "auth_token": agent_token}]}]});
     let file = app
         .post("/api/v2/files")
         .token(owner)
@@ -200,7 +204,37 @@ async fn owner_objects(app: &TestApp, owner: &str) -> OwnerObjects {
         .await
         .json();
     let oauth2_secret = oauth2_secret["id"].as_str().unwrap().to_owned();
+    let task = app
+        .post("/api/v2/tasks/me")
+        .token(owner)
+        .json(
+            &serde_json::json!({"template_version_id": version, "input": "sweep", "name": "sweep"}),
+        )
+        .send()
+        .await
+        .json();
+    let subagent = app
+        .post("/api/v2/workspaceagents/me/subagents")
+        .header("Coder-Session-Token", &agent_token.to_string())
+        .json(&serde_json::json!({"name": "devcontainer", "directory": "/workspaces/app", "architecture": "amd64", "operating_system": "linux"}))
+        .send()
+        .await
+        .json();
+    let registered = app
+        .post("/oauth2/register")
+        .json(&serde_json::json!({"client_name": "sweep", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .json();
     OwnerObjects {
+        agent_token,
+        task: task["id"].as_str().unwrap().to_owned(),
+        subagent: subagent["agent"]["id"].as_str().unwrap().to_owned(),
+        client_id: registered["client_id"].as_str().unwrap().to_owned(),
+        registration_token: registered["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         oauth2_app,
         oauth2_secret,
         file,
@@ -233,7 +267,89 @@ fn body_for(method: &str, path: &str, org: &str, version: &str) -> Option<Value>
     }
 }
 
-async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
+/// Routes the OpenAPI document does not describe, with the methods they answer: pages,
+/// discovery's path-inserted documents, the MCP endpoint, the AI Bridge, external auth's
+/// callbacks. Together with the document's operations they must be every route the
+/// router registers. The third column is the answer the route's own caller gets when it
+/// is not a 2xx, as the document would say it for a documented one.
+const UNDOCUMENTED_OPERATIONS: &[(&str, &str, Option<u16>)] = &[
+    (
+        "GET",
+        "/.well-known/oauth-authorization-server/{*suffix}",
+        None,
+    ),
+    (
+        "GET",
+        "/.well-known/oauth-protected-resource/{*suffix}",
+        None,
+    ),
+    // Streamable HTTP without a server-initiated stream (MCP 2025-03-26, "GET").
+    ("GET", "/api/experimental/mcp/http", Some(405)),
+    ("POST", "/api/experimental/mcp/http", None),
+    ("GET", "/api/v2/openapi.json", None),
+    ("POST", "/api/v2/aibridge/anthropic/v1/{*rest}", None),
+    ("POST", "/api/v2/aibridge/openai/v1/{*rest}", None),
+    ("GET", "/external-auth/{id}/callback", None),
+    ("GET", "/gitauth/{id}/callback", None),
+    ("GET", "/healthz", None),
+    ("GET", "/login", None),
+    // The sweep posts JSON without the form's CSRF token: the form is shown again.
+    ("POST", "/login", Some(400)),
+    // The alias of /oauth2/tokens; the sweep sends no grant (RFC 6749 §5.2).
+    ("POST", "/oauth2/token", Some(400)),
+];
+
+/// Everything on, so every route is registered: the AI Bridge (to a real model API over
+/// HTTPS, trusted through its test CA), the MCP endpoint, one external-auth provider.
+/// The CA goes with the config: its file must exist until the app has started.
+async fn everything_on() -> (gatehouse_server::config::ServerConfig, crate::tls::TestCa) {
+    let ca = crate::tls::TestCa::new("sweep");
+    let upstream = crate::tls::serve_https(
+        axum::Router::new().route(
+            "/{*rest}",
+            axum::routing::post(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+        ),
+        ca.leaf(&["localhost"], crate::tls::Validity::Current),
+    )
+    .await;
+    let base = format!("https://localhost:{}", upstream.port());
+    let mut config = crate::harness::config();
+    config.ssl_cert_file = Some(ca.file.clone());
+    config.aibridge_enabled = true;
+    config.aibridge_openai_base_url = format!("{base}/v1/");
+    config.aibridge_anthropic_base_url = format!("{base}/");
+    config.experiments = vec!["mcp-server-http".to_owned()];
+    config.external_auth = gatehouse_server::external_auth::config::parse(vec![
+        ("CODER_EXTERNAL_AUTH_0_ID".to_owned(), "git".to_owned()),
+        (
+            "CODER_EXTERNAL_AUTH_0_CLIENT_ID".to_owned(),
+            "git".to_owned(),
+        ),
+        (
+            "CODER_EXTERNAL_AUTH_0_AUTH_URL".to_owned(),
+            "https://git.example.com/auth".to_owned(),
+        ),
+        (
+            "CODER_EXTERNAL_AUTH_0_TOKEN_URL".to_owned(),
+            "https://git.example.com/token".to_owned(),
+        ),
+    ])
+    .unwrap();
+    (config, ca)
+}
+
+/// Who a route is meant for, and so which credential the "owner" column uses.
+fn credential_for(path: &str) -> &'static str {
+    if path.starts_with("/api/v2/workspaceagents/me/") {
+        "agent"
+    } else if path.starts_with("/oauth2/clients/") {
+        "registration"
+    } else {
+        "owner"
+    }
+}
+
+async fn every_route_answers_a_member_and_its_owner_as_pinned(app: TestApp) {
     let (owner_id, owner) = app.first_user().await;
     let (_, member) = app.user_with_roles(&owner, "plain", &[]).await;
     let org = app
@@ -250,21 +366,33 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
     let key_id = owner_token.split('-').next().unwrap().to_owned();
     let objects = owner_objects(&app, &owner).await;
     let doc = document(&app).await;
-    let mut self_service = Vec::new();
-    let mut ops = operations(&doc);
-    // Logging out ends the member's session, so it goes last.
-    ops.sort_by_key(|(method, path, _)| method == "POST" && path == "/api/v2/users/logout");
-    let mut failures = Vec::new();
-    for (method, path, is_public) in ops {
-        // Agent routes take an agent token, not an API key; the 401 sweep covers them.
-        // RFC 7592 routes take a registration access token, not a session.
-        if is_public
-            || path.starts_with("/api/v2/workspaceagents/me/")
-            || path.starts_with("/oauth2/clients/")
-        {
-            continue;
-        }
-        let name = format!("{method} {path}");
+    let mut ops: Vec<(String, String)> = operations(&doc)
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .chain(
+            UNDOCUMENTED_OPERATIONS
+                .iter()
+                .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned())),
+        )
+        .collect();
+    // Every route the router registers is swept, and nothing it does not.
+    let swept: std::collections::BTreeSet<&str> = ops.iter().map(|(_, p)| p.as_str()).collect();
+    let registered: std::collections::BTreeSet<&str> = app.router.route_patterns().collect();
+    assert_eq!(swept, registered, "routes and the sweep disagree");
+    // Calls that delete go last, the deepest path first (a secret before its app), and
+    // the logout after them, so every call finds what it names and the owner's column is
+    // the same every run.
+    ops.sort_by(|(ma, pa), (mb, pb)| {
+        let key = |m: &str, p: &str| (p == "/api/v2/users/logout", m == "DELETE");
+        key(ma, pa)
+            .cmp(&key(mb, pb))
+            .then_with(|| match ma == "DELETE" && mb == "DELETE" {
+                true => pb.cmp(pa),
+                false => pa.cmp(pb),
+            })
+            .then_with(|| ma.cmp(mb))
+    });
+    let concrete = |path: &str| {
         let concrete = path
             .replace("{user}", &owner_id.to_string())
             .replace("{keyid}", &key_id)
@@ -279,62 +407,65 @@ async fn unprivileged_member_gets_403_or_404_everywhere(app: TestApp) {
             .replace("{workspace}", &objects.workspace)
             .replace("{app}", &objects.oauth2_app)
             .replace("{secret}", &objects.oauth2_secret)
-            .replace("{workspaceproxy}", "sneaky");
+            .replace("{workspaceproxy}", "sneaky")
+            .replace("{client_id}", &objects.client_id)
+            .replace("{task}", &objects.task)
+            .replace("{subagent}", &objects.subagent)
+            .replace("{id}", "git")
+            .replace("{*rest}", "chat/completions")
+            .replace("{*suffix}", "api/experimental/mcp/http");
         // A user withdraws an app by naming it.
-        let concrete = if path == "/oauth2/tokens" {
+        if path == "/oauth2/tokens" {
             format!("{concrete}?client_id={}", objects.oauth2_app)
         } else {
             concrete
+        }
+    };
+    let call = |method: &str, path: &str, who: &str| {
+        let mut req = app.req(method.parse().unwrap(), &concrete(path));
+        req = match who {
+            "member" => req.token(&member),
+            "agent" => req.header("Coder-Session-Token", &objects.agent_token.to_string()),
+            "registration" => req.header(
+                "authorization",
+                &format!("Bearer {}", objects.registration_token),
+            ),
+            _ => req.token(&owner),
         };
-        let mut req = app.req(method.parse().unwrap(), &concrete).token(&member);
-        if let Some(body) = body_for(&method, &path, &org_id, &objects.version) {
+        if let Some(body) = body_for(method, path, &org_id, &objects.version) {
             req = req.json(&body);
         }
-        let res = req.send().await;
-        if SELF_SERVICE_OPERATIONS.contains(&name.as_str()) {
-            if !res.status.is_success() {
-                failures.push(format!("{name}: {} {}", res.status, res.text()));
-            }
-            self_service.push(name);
-            continue;
-        }
-        if !matches!(res.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
+        req.send()
+    };
+    // The member first: nothing it does may change what the owner sees.
+    let mut member_status = Vec::new();
+    for (method, path) in &ops {
+        member_status.push(call(method, path, "member").await.status);
+    }
+    let mut golden = String::new();
+    let mut failures = Vec::new();
+    for ((method, path), member) in ops.iter().zip(member_status) {
+        let who = credential_for(path);
+        let res = call(method, path, who).await;
+        let documented = doc["paths"][path.as_str()][method.to_lowercase()]["responses"]
+            [res.status.as_str()]
+        .is_object()
+            || UNDOCUMENTED_OPERATIONS
+                .iter()
+                .any(|(m, p, s)| m == method && p == path && *s == Some(res.status.as_u16()));
+        if !(res.status.is_success() || res.status.is_redirection() || documented) {
             failures.push(format!(
-                "{name} as an unprivileged member: {} {}",
+                "{method} {path} as {who}: {} (neither 2xx nor documented) {}",
                 res.status,
                 res.text()
             ));
         }
+        golden.push_str(&format!(
+            "{method} {path}: member {} / {who} {}\n",
+            member.as_u16(),
+            res.status.as_u16()
+        ));
     }
     assert!(failures.is_empty(), "{failures:#?}");
-    self_service.sort();
-    assert_eq!(
-        self_service, SELF_SERVICE_OPERATIONS,
-        "the self-service list is stale"
-    );
-    // And nothing changed: the owner's token still works, no user or org was created.
-    assert_eq!(
-        app.get("/api/v2/users/me")
-            .token(&owner_token)
-            .send()
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/api/v2/users/newbie")
-            .token(&owner)
-            .send()
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.get("/api/v2/organizations/sneaky")
-            .token(&owner)
-            .send()
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    insta::assert_snapshot!("route_sweep", golden);
 }
