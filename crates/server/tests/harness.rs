@@ -19,19 +19,9 @@ pub const ACCESS_URL: &str = "http://gatehouse.test";
 pub const OWNER_EMAIL: &str = "owner@example.com";
 pub const OWNER_PASSWORD: &str = "SomeSecurePassword!";
 
-/// Runs each named scenario once per backend: `<name>::sqlite` always, and
-/// `<name>::postgres` against `TEST_POSTGRES_URL` (the README's test command sets it;
-/// [`gatehouse_test_support::postgres_url`] says what happens without it).
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        gatehouse_test_support::on_both_backends!(
-            $crate::harness::TestApp::sqlite,
-            $crate::harness::TestApp::postgres;
-            $($scenario),*
-        );
-    };
-}
+// The server's tests run their scenarios on a whole app per backend
+// (`crate::on_both_backends!`, from the shared test-support crate).
+gatehouse_test_support::backends!(TestApp);
 
 pub struct TestApp {
     pub state: AppState,

@@ -6,6 +6,10 @@
     reason = "test code: a panic is the failure report"
 )]
 
+/// What `on_both_backends!` builds for each scenario.
+type TestBackend = harness::TestApp;
+pub(crate) use gatehouse_test_support::on_both_backends;
+
 mod agent_logs;
 mod aibridge;
 mod apikeys;

@@ -6,17 +6,9 @@ use gatehouse_rbac::{AllowList, Scope, Subject, subject::Membership};
 use gatehouse_store::{Db, Store, models::Organization, system::system_restricted};
 use uuid::Uuid;
 
-/// Runs each named scenario on both backends ([`gatehouse_test_support::on_both_backends`]).
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        gatehouse_test_support::on_both_backends!(
-            $crate::support::TestStore::sqlite,
-            $crate::support::TestStore::postgres;
-            $($scenario),*
-        );
-    };
-}
+// The store's tests run their scenarios on a fresh store per backend
+// (`crate::on_both_backends!`, from the shared test-support crate).
+gatehouse_test_support::backends!(TestStore);
 
 pub struct TestStore {
     pub store: Store,

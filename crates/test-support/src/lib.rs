@@ -13,27 +13,59 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-/// Runs each named scenario once per backend: `<name>::sqlite` with the app or store
-/// `$sqlite().await` builds, and `<name>::postgres` with what `$postgres().await` builds
-/// (`None`: skipped, see [`postgres_url`]).
+/// What a test crate runs its data-layer scenarios on: built fresh per test, on SQLite
+/// always and on PostgreSQL when [`postgres_url`] gives one.
+pub trait Backends: Sized {
+    fn sqlite() -> impl Future<Output = Self>;
+    fn postgres() -> impl Future<Output = Option<Self>>;
+}
+
+/// Implements [`Backends`] for a type with inherent `async fn sqlite() -> Self` and
+/// `async fn postgres() -> Option<Self>` constructors.
 #[macro_export]
+macro_rules! backends {
+    ($backend:ty) => {
+        impl $crate::Backends for $backend {
+            async fn sqlite() -> Self {
+                <$backend>::sqlite().await
+            }
+
+            async fn postgres() -> Option<Self> {
+                <$backend>::postgres().await
+            }
+        }
+    };
+}
+
+/// Runs each named scenario once per backend: `<name>::sqlite`, and `<name>::postgres`
+/// (skipped without a database, see [`postgres_url`]). The scenarios take the calling
+/// crate's `crate::TestBackend` (a [`Backends`]); `on_both_backends!(T; a, b)` names
+/// another.
+#[macro_export]
+#[allow(
+    clippy::crate_in_macro_def,
+    reason = "the short form runs on the calling crate's TestBackend"
+)]
 macro_rules! on_both_backends {
-    ($sqlite:path, $postgres:path; $($scenario:ident),* $(,)?) => {
+    ($backend:ty; $($scenario:ident),* $(,)?) => {
         $(
             mod $scenario {
                 #[tokio::test]
                 async fn sqlite() {
-                    super::$scenario($sqlite().await).await;
+                    super::$scenario(<$backend as $crate::Backends>::sqlite().await).await;
                 }
 
                 #[tokio::test]
                 async fn postgres() {
-                    if let Some(backend) = $postgres().await {
+                    if let Some(backend) = <$backend as $crate::Backends>::postgres().await {
                         super::$scenario(backend).await;
                     }
                 }
             }
         )*
+    };
+    ($($scenario:ident),* $(,)?) => {
+        $crate::on_both_backends!(crate::TestBackend; $($scenario),*);
     };
 }
 
