@@ -2,7 +2,7 @@
 //! username in one query, as the caller. Not found and not readable are the same 404; a
 //! database error is not a 404 (Coder ignored it).
 
-use gatehouse_store::{Store, StoreError, queries::workspaces::AgentWithWorkspace};
+use gatehouse_store::{Store, StoreError, queries::agents::AgentWithWorkspace};
 
 use crate::{authn::actor::Actor, error::ApiError, params::uuid::parse_uuid_param};
 

@@ -11,7 +11,10 @@ use gatehouse_sdk::{
 };
 use gatehouse_store::{
     Conflict, StoreError, models,
-    queries::workspaces::{NewBuild, NewTask, NewWorkspace},
+    queries::{
+        builds::NewBuild,
+        workspaces::{NewTask, NewWorkspace},
+    },
     system::system_restricted,
 };
 use uuid::Uuid;

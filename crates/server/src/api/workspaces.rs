@@ -15,7 +15,10 @@ use gatehouse_sdk::{
 };
 use gatehouse_store::{
     Conflict, PREBUILDS_USER_ID, StoreError, models,
-    queries::workspaces::{BuildWithJob, NewBuild, NewWorkspace},
+    queries::{
+        builds::{BuildWithJob, NewBuild},
+        workspaces::NewWorkspace,
+    },
     system::system_restricted,
 };
 use uuid::Uuid;

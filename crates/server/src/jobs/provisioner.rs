@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use gatehouse_httpmw::token::agent_token_hash;
 use gatehouse_store::{
     Store, StoreError,
-    queries::workspaces::{NewAgent, NewResource},
+    queries::builds::{NewAgent, NewResource},
     system::provisionerd,
 };
 use tokio::sync::Notify;

@@ -1,5 +1,6 @@
-//! Workspace-agent authentication (spec/auth.md §5.2, decisions.md 36): one query on
-//! success; one diagnostic query only when it returns nothing.
+//! Workspace agents: authentication (spec/auth.md §5.2, decisions.md 36: one query on
+//! success; one diagnostic query only when it returns nothing) and the
+//! `{workspaceagent}` lookup with its workspace.
 
 use std::sync::Arc;
 
@@ -7,16 +8,18 @@ use chrono::{DateTime, Utc};
 use gatehouse_rbac::{Action, Object, ResourceType, Subject};
 use uuid::Uuid;
 
-use super::subject_sql::{
-    groups_postgres, groups_sqlite, memberships_postgres, memberships_sqlite,
+use super::{
+    columns::agent_columns,
+    subject_sql::{groups_postgres, groups_sqlite, memberships_postgres, memberships_sqlite},
 };
 use crate::{
     Store,
     auth_cache::{AgentTokenHash, CachedAgent},
-    authz::check,
+    authz::{allowed, check},
     db::on_db,
     error::{Result, StoreError},
-    models::{AgentAuthDiagnosis, AgentAuthRow, now},
+    models::{AgentAuthDiagnosis, AgentAuthRow, Workspace, WorkspaceAgent, now},
+    objects::workspace_object,
     subjects::agent_subject,
 };
 
@@ -328,5 +331,99 @@ impl Store {
             None => self.auth_cache.invalidate_agents(),
         }
         Ok(())
+    }
+}
+
+/// One row for the `{workspaceagent}` extractor: the agent, its workspace and the owner's
+/// username (Coder's `GetWorkspaceAgentAndWorkspaceByID`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+struct AgentWorkspaceRow {
+    #[sqlx(flatten)]
+    agent: WorkspaceAgent,
+    ws_id: Uuid,
+    ws_created_at: chrono::DateTime<chrono::Utc>,
+    ws_updated_at: chrono::DateTime<chrono::Utc>,
+    ws_owner_id: Uuid,
+    ws_organization_id: Uuid,
+    ws_template_id: Uuid,
+    ws_deleted: bool,
+    ws_name: String,
+    ws_autostart_schedule: Option<String>,
+    ws_ttl: Option<i64>,
+    ws_last_used_at: chrono::DateTime<chrono::Utc>,
+    ws_dormant_at: Option<chrono::DateTime<chrono::Utc>>,
+    ws_deleting_at: Option<chrono::DateTime<chrono::Utc>>,
+    ws_automatic_updates: String,
+    ws_favorite: bool,
+    owner_username: String,
+}
+
+/// An agent with its workspace and the owner's username.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentWithWorkspace {
+    pub agent: WorkspaceAgent,
+    pub workspace: Workspace,
+    pub owner_username: String,
+}
+
+const AGENT_WITH_WORKSPACE: &str = concat!(
+    "SELECT ",
+    agent_columns!(),
+    ", w.id AS ws_id, w.created_at AS ws_created_at, w.updated_at AS ws_updated_at, w.owner_id AS ws_owner_id, \
+     w.organization_id AS ws_organization_id, w.template_id AS ws_template_id, w.deleted AS ws_deleted, \
+     w.name AS ws_name, w.autostart_schedule AS ws_autostart_schedule, w.ttl AS ws_ttl, \
+     w.last_used_at AS ws_last_used_at, w.dormant_at AS ws_dormant_at, w.deleting_at AS ws_deleting_at, \
+     w.automatic_updates AS ws_automatic_updates, w.favorite AS ws_favorite, u.username AS owner_username \
+     FROM workspace_agents a \
+     JOIN workspace_resources r ON r.id = a.resource_id \
+     JOIN provisioner_jobs j ON j.id = r.job_id \
+     JOIN workspace_builds b ON b.job_id = j.id \
+     JOIN workspaces w ON w.id = b.workspace_id \
+     JOIN users u ON u.id = w.owner_id \
+     WHERE a.id = $1 AND a.deleted = FALSE AND j.type = 'workspace_build' AND w.deleted = FALSE \
+     AND u.deleted = FALSE LIMIT 1"
+);
+
+impl Store {
+    /// The `{workspaceagent}` lookup, in one query, as the caller (read on the
+    /// workspace). Not found and not readable are both `NotFound`.
+    pub async fn agent_with_workspace(
+        &self,
+        subject: &Subject,
+        agent_id: Uuid,
+    ) -> Result<AgentWithWorkspace> {
+        let row = on_db!(self, read, |pool| {
+            sqlx::query_as::<_, AgentWorkspaceRow>(AGENT_WITH_WORKSPACE)
+                .bind(agent_id)
+                .fetch_optional(pool)
+                .await
+        })?
+        .ok_or(StoreError::NotFound)?;
+        let workspace = Workspace {
+            id: row.ws_id,
+            created_at: row.ws_created_at,
+            updated_at: row.ws_updated_at,
+            owner_id: row.ws_owner_id,
+            organization_id: row.ws_organization_id,
+            template_id: row.ws_template_id,
+            deleted: row.ws_deleted,
+            name: row.ws_name,
+            autostart_schedule: row.ws_autostart_schedule,
+            ttl: row.ws_ttl,
+            last_used_at: row.ws_last_used_at,
+            dormant_at: row.ws_dormant_at,
+            deleting_at: row.ws_deleting_at,
+            automatic_updates: row.ws_automatic_updates,
+            favorite: row.ws_favorite,
+        };
+        if allowed(subject, Action::Read, &workspace_object(&workspace)) {
+            Ok(AgentWithWorkspace {
+                agent: row.agent,
+                workspace,
+                owner_username: row.owner_username,
+            })
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 }

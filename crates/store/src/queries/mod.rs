@@ -3,6 +3,9 @@
 pub mod agents;
 pub mod apikeys;
 pub mod audit;
+pub mod builds;
+mod columns;
+pub mod jobs;
 pub mod links;
 pub mod members;
 pub mod oauth2;
@@ -10,6 +13,7 @@ pub mod organizations;
 pub mod proxies;
 pub mod purge;
 pub(crate) mod rotation;
+pub mod site_config;
 mod subject_sql;
 pub mod tasks;
 pub mod templates;
