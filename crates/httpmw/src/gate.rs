@@ -28,6 +28,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::{
+    access_redirect::{self, AccessRedirect},
     authn::{
         actor::Prechecked,
         api_key::{Precheck, precheck},
@@ -58,6 +59,9 @@ pub struct GateConfig {
     /// Resolves the credential of every request up front (it never rejects), so limits
     /// and the log know the caller; routes decide whether they require one.
     pub auth: Option<Arc<AuthState>>,
+    /// Requests that go to the access URL instead (plain HTTP beside HTTPS,
+    /// `--redirect-to-access-url`); `None` when nothing ever does.
+    pub redirect: Option<Arc<AccessRedirect>>,
 }
 
 #[derive(Clone)]
@@ -81,6 +85,7 @@ impl<S> Layer<S> for GateLayer {
             inner,
             config: self.config.clone(),
             peer: None,
+            secure: false,
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct Gate<S> {
     /// The TCP peer of the connection this copy serves; without one (a request built in
     /// process), a `ConnectInfo` extension stands in.
     peer: Option<SocketAddr>,
+    /// The connection speaks TLS.
+    secure: bool,
 }
 
 impl<S> Gate<S> {
@@ -102,12 +109,13 @@ impl<S> Gate<S> {
 }
 
 impl<S: Clone> Gate<S> {
-    /// A copy of the gate for one connection from `peer`.
-    pub fn for_peer(&self, peer: SocketAddr) -> Gate<S> {
+    /// A copy of the gate for one connection from `peer`, over TLS when `secure`.
+    pub fn for_connection(&self, peer: SocketAddr, secure: bool) -> Gate<S> {
         Gate {
             inner: self.inner.clone(),
             config: self.config.clone(),
             peer: Some(peer),
+            secure,
         }
     }
 }
@@ -152,8 +160,23 @@ where
                 .iter()
                 .any(|prefix| req.uri().path().starts_with(prefix)),
             unmatched: unmatched_route(req.uri().path()),
+            routed: true,
             config: config.clone(),
         };
+        if let Some(location) = config
+            .redirect
+            .as_ref()
+            .and_then(|r| r.target(self.secure, &req))
+        {
+            let state = bookkeeping.answer_now(access_redirect::redirect(&location));
+            return GateFuture {
+                state,
+                bookkeeping: Some(Bookkeeping {
+                    routed: false,
+                    ..bookkeeping
+                }),
+            };
+        }
         let check = config.auth.as_ref().map(|auth| {
             let ip = client.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.ip());
             precheck(auth, &req, request_id, ip)
@@ -193,6 +216,8 @@ struct Bookkeeping {
     log_start: LogStart,
     no_store: bool,
     unmatched: &'static str,
+    /// The router answered (not the gate itself): its route match can be checked.
+    routed: bool,
     config: Arc<GateConfig>,
 }
 
@@ -223,16 +248,30 @@ impl Bookkeeping {
         }
     }
 
+    /// Answers without the router (the access-URL redirect), still logged and counted.
+    fn answer_now<S: Service<Request>>(&self, res: Response) -> State<S> {
+        let route =
+            self.config
+                .routes
+                .metrics(&self.config.metrics, self.route, self.log_start.method());
+        let log = RequestLog::new(self.log_start.request_id(), self.client, route, None, None);
+        State::Done {
+            answer: Some((res, log)),
+        }
+    }
+
     /// Counts, logs and finishes the response (spec/ops.md §1.2 steps 15–17).
     fn finish(self, mut res: Response, log: &RequestLog) -> Response {
         let took = self.start.elapsed();
         let method = self.log_start.method();
-        RouteTable::check_agreement(
-            self.route,
-            log.route_missed(),
-            method,
-            self.log_start.path(),
-        );
+        if self.routed {
+            RouteTable::check_agreement(
+                self.route,
+                log.route_missed(),
+                method,
+                self.log_start.path(),
+            );
+        }
         let metrics = &self.config.metrics;
         let unmatched;
         let route = match log.route() {

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_redirect;
 pub mod audit;
 pub mod authn;
 pub mod backoff;

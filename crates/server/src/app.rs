@@ -4,6 +4,7 @@ use std::{path::Path, sync::Arc};
 
 use gatehouse_httpmw::{
     AuthState,
+    access_redirect::AccessRedirect,
     audit::Auditor,
     authn::AuthzRecording,
     backoff::LoginBackoff,
@@ -59,6 +60,9 @@ pub struct App {
     pub aibridge: Option<SharedBridge>,
     /// Hosts HTML pages' CSP lets through (the workspace-app wildcard host).
     pub csp_hosts: CspHosts,
+    /// What the gate sends to the access URL instead of answering (plain HTTP beside
+    /// HTTPS, `--redirect-to-access-url`).
+    pub access_redirect: Option<Arc<AccessRedirect>>,
     /// `Strict-Transport-Security`, when configured and the access URL is https.
     pub hsts: Option<axum::http::HeaderValue>,
     /// Proxies whose client-address headers are believed, when configured.
@@ -310,6 +314,14 @@ impl AppState {
             csp_hosts: csp_hosts.clone(),
             audit: auth.audit.clone(),
         });
+        let access_redirect = url::Url::parse(&access_url).ok().and_then(|url| {
+            AccessRedirect::new(
+                &url,
+                config.tls.tls_enable,
+                config.redirect_to_access_url,
+                config.wildcard_access_url.as_deref(),
+            )
+        });
         Ok(AppState(Arc::new(App {
             store,
             config,
@@ -325,6 +337,7 @@ impl AppState {
             experiments,
             aibridge,
             csp_hosts,
+            access_redirect,
             hsts,
             trusted_proxies,
             oidc,

@@ -2,7 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod access_redirect;
 pub mod aibridge;
 pub mod api;
 pub mod app;

@@ -503,6 +503,7 @@ pub fn build_with(app: AppState, extra: Vec<(&'static str, MethodRouter<AppState
         hsts: app.hsts.clone(),
         no_store_prefixes: oauth2::NO_STORE_PREFIXES,
         auth: Some(app.auth.clone()),
+        redirect: app.access_redirect.clone(),
     })
     // Preflights answered by CORS still get a request id, a log line and metrics.
     .layer(router)

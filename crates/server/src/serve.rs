@@ -6,7 +6,6 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::{
-    access_redirect::{AccessRedirect, Redirecting},
     app::{AppState, normalise_access_url, open_database},
     config::{LogFormat, ServerConfig},
     conn_limit::{AtCap, ConnectionCap, REFUSAL},
@@ -93,15 +92,6 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
     {
         server.require_name(host.trim_start_matches('[').trim_end_matches(']'))?;
     }
-    let redirect = match url::Url::parse(&access_url) {
-        Ok(url) => AccessRedirect::new(
-            &url,
-            tls.is_some(),
-            config.redirect_to_access_url,
-            config.wildcard_access_url.as_deref(),
-        ),
-        Err(_) => None,
-    };
     let grace = config.graceful_shutdown_timeout;
     let state = AppState::start(db.clone(), config, access_url.clone()).await?;
     // Before any daemon takes a job: what a crash left running is ended, not left hanging.
@@ -144,7 +134,6 @@ pub async fn run(mut config: ServerConfig) -> anyhow::Result<()> {
             state.config.proxy_trusted_origins.clone(),
         ),
         tls: None,
-        redirect,
     };
     let shutdown = state.shutdown.clone();
     let app = router::build(state);
@@ -201,8 +190,6 @@ pub struct ConnectionLimits {
     pub per_address: Option<std::sync::Arc<ConnectionCap>>,
     /// Set: every connection speaks TLS first (the `--tls-address` listener).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Requests that must go to the access URL instead.
-    pub redirect: Option<std::sync::Arc<AccessRedirect>>,
 }
 
 impl std::fmt::Debug for ConnectionLimits {
@@ -212,7 +199,6 @@ impl std::fmt::Debug for ConnectionLimits {
             .field("read_body_timeout", &self.read_body_timeout)
             .field("per_address", &self.per_address)
             .field("tls", &self.tls.is_some())
-            .field("redirect", &self.redirect)
             .finish()
     }
 }
@@ -225,7 +211,6 @@ impl ConnectionLimits {
             read_body_timeout: std::time::Duration::ZERO,
             per_address: None,
             tls: None,
-            redirect: None,
         }
     }
 }
@@ -274,13 +259,8 @@ pub async fn serve_connections(
         };
         // The gate records the peer in each request's log record: one request extension
         // fewer than `ConnectInfo` (past three, their map allocates again).
-        let gate = Redirecting {
-            inner: app.for_peer(peer),
-            redirect: limits.redirect.clone(),
-            secure: limits.tls.is_some(),
-        };
         let service = tower::ServiceExt::map_request(
-            gate,
+            app.for_connection(peer, limits.tls.is_some()),
             move |req: axum::http::Request<hyper::body::Incoming>| {
                 req.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)))
             },

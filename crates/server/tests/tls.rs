@@ -558,14 +558,13 @@ async fn plain_head(address: SocketAddr, head: &str) -> String {
 
 #[tokio::test]
 async fn requests_for_other_hosts_go_to_the_access_url_when_asked() {
-    use gatehouse_server::access_redirect::AccessRedirect;
-    let app = TestApp::sqlite().await;
-    let access = url::Url::parse("http://dev.example.com:8080").unwrap();
+    let mut config = crate::harness::config();
+    config.access_url = url::Url::parse("http://dev.example.com:8080").ok();
+    config.redirect_to_access_url = true;
+    config.wildcard_access_url = Some("*.apps.example.com".to_owned());
+    let app = TestApp::sqlite_with(config).await;
     let address = app
-        .serve_tcp(ConnectionLimits {
-            redirect: AccessRedirect::new(&access, false, true, Some("*.apps.example.com")),
-            ..ConnectionLimits::head_only(Duration::from_secs(5))
-        })
+        .serve_tcp(ConnectionLimits::head_only(Duration::from_secs(5)))
         .await;
     let head = |host: &str, path: &str| {
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")

@@ -18,7 +18,7 @@ use crate::{
         actor::{Actor, AgentActor, Authenticated, Authn},
         agent, api_key,
         challenge::{challenge, insufficient_scope},
-        policy,
+        policy::{self, Admission},
         reason::{Challenge, Reason},
         record::{Identity, record_in_log},
         request_info::RequestInfo,
@@ -94,23 +94,6 @@ fn key_of(scheme: Scheme, req: &Request) -> Result<Authn<Arc<Authenticated>>, Re
     }
 }
 
-/// The user behind an API-key scheme, admitted by the status policy.
-async fn user_key(
-    state: &AuthState,
-    scheme: Scheme,
-    known: Result<Authn<Arc<Authenticated>>, RequestInfo>,
-) -> Result<Arc<Authenticated>, Reason> {
-    let outcome = match known {
-        Ok(outcome) => outcome,
-        Err(info) => api_key::authenticate(state, &info).await,
-    };
-    match outcome {
-        Authn::NotRequested => Err(missing(scheme)),
-        Authn::Failed(reason) => Err(reason),
-        Authn::Authenticated(auth) => policy::admit(state, auth).await,
-    }
-}
-
 /// Rejects a request its scheme does not authenticate (401, or the server's failure),
 /// else attaches its actor ([`Actor`] or [`AgentActor`]) and runs the route.
 pub async fn authenticate(
@@ -131,8 +114,21 @@ pub async fn authenticate(
             Authn::Failed(reason) => challenge(&state, false, reason).into_response(),
         };
     }
-    let known = key_of(scheme, &req);
-    let auth = match user_key(&state, scheme, known).await {
+    // The common case (a prechecked, active user) decides without awaiting anything.
+    let outcome = match key_of(scheme, &req) {
+        Ok(outcome) => outcome,
+        Err(info) => api_key::authenticate(&state, &info).await,
+    };
+    let admitted = match outcome {
+        Authn::Authenticated(auth) => match policy::admit(auth) {
+            Admission::Admitted(auth) => Ok(auth),
+            Admission::Dormant(auth) => policy::reactivate(&state, auth).await,
+            Admission::Refused(reason) => Err(reason),
+        },
+        Authn::NotRequested => Err(missing(scheme)),
+        Authn::Failed(reason) => Err(reason),
+    };
+    let auth = match admitted {
         Ok(auth) => auth,
         Err(reason) => return challenge(&state, mcp, reason).into_response(),
     };

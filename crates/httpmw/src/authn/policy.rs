@@ -17,37 +17,48 @@ use crate::{
     error::ApiError,
 };
 
-/// The user behind `auth` may act now (a dormant one is made active first), or why not.
-pub async fn admit(
-    state: &AuthState,
-    auth: Arc<Authenticated>,
-) -> Result<Arc<Authenticated>, Reason> {
+/// What the policy says of the user behind a key, decided without a round trip.
+pub enum Admission {
+    Admitted(Arc<Authenticated>),
+    /// Dormant: admitted once [`reactivate`] has made the user active.
+    Dormant(Arc<Authenticated>),
+    Refused(Reason),
+}
+
+/// The policy's decision for `auth`.
+pub fn admit(auth: Arc<Authenticated>) -> Admission {
     match auth.user.status.as_str() {
-        "active" => Ok(auth),
+        "active" => Admission::Admitted(auth),
         // Dormant users come back to life on their first authenticated request
         // (spec/auth.md §1.7 step 2).
-        "dormant" => match state
-            .store
-            .update_user_status(system_restricted(), auth.key.user_id, "active")
-            .await
-        {
-            Ok(_) => {
-                Ok(auth.edit(|entry| Arc::make_mut(&mut entry.user).status = "active".to_owned()))
-            }
-            Err(StoreError::Unavailable(e)) => {
-                Err(Reason::Broken(ApiError::unavailable().with_cause(e)))
-            }
-            Err(e) => Err(Reason::Broken(
-                ApiError::internal("update user status.").with_cause(e),
-            )),
-        },
-        status => Err(Reason::refused(
+        "dormant" => Admission::Dormant(auth),
+        status => Admission::Refused(Reason::refused(
             Challenge::Invalid,
             format!(
                 "User is not active (status = {}). Contact an admin to reactivate your account.",
                 go_quote(status)
             ),
             "",
+        )),
+    }
+}
+
+/// Makes a dormant user active; the request then acts as the active user.
+pub async fn reactivate(
+    state: &AuthState,
+    auth: Arc<Authenticated>,
+) -> Result<Arc<Authenticated>, Reason> {
+    match state
+        .store
+        .update_user_status(system_restricted(), auth.key.user_id, "active")
+        .await
+    {
+        Ok(_) => Ok(auth.edit(|entry| Arc::make_mut(&mut entry.user).status = "active".to_owned())),
+        Err(StoreError::Unavailable(e)) => {
+            Err(Reason::Broken(ApiError::unavailable().with_cause(e)))
+        }
+        Err(e) => Err(Reason::Broken(
+            ApiError::internal("update user status.").with_cause(e),
         )),
     }
 }

@@ -4,23 +4,18 @@
 //! host that is neither the access URL's nor a workspace-app host. `/healthz` is always
 //! answered where it is asked, so a liveness probe is never bounced.
 //!
-//! It wraps the gate per connection, where the transport is known; a request it redirects
-//! never reaches the router. Coder answers with the bare access URL; the redirect here
-//! keeps the path and query, so a bookmarked `http://` link lands where it pointed.
+//! The gate asks it first, knowing the connection's transport; a request it redirects
+//! never reaches the router but is still logged and counted, with its request id. Coder
+//! answers with the bare access URL; the redirect here keeps the path and query, so a
+//! bookmarked `http://` link lands where it pointed.
 
-use std::{
-    convert::Infallible,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
     http::{HeaderValue, Request, StatusCode, header},
     response::Response,
 };
-use futures_util::future::{Either, Ready, ready};
-use tower::Service;
 
 /// What the access URL asks of requests that did not come its way.
 #[derive(Debug)]
@@ -127,46 +122,13 @@ impl AccessRedirect {
 }
 
 /// 307, as Coder answers: the method and body are kept, and nothing is cached.
-fn redirect(location: &str) -> Response {
+pub fn redirect(location: &str) -> Response {
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::TEMPORARY_REDIRECT;
     if let Ok(value) = HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, value);
     }
     res
-}
-
-/// The gate of one connection behind its [`AccessRedirect`].
-#[derive(Clone)]
-pub struct Redirecting<S> {
-    pub inner: S,
-    pub redirect: Option<Arc<AccessRedirect>>,
-    /// The connection speaks TLS.
-    pub secure: bool,
-}
-
-impl<S, B> Service<Request<B>> for Redirecting<S>
-where
-    S: Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        if let Some(location) = self
-            .redirect
-            .as_ref()
-            .and_then(|r| r.target(self.secure, &req))
-        {
-            return Either::Left(ready(Ok(redirect(&location))));
-        }
-        Either::Right(self.inner.call(req))
-    }
 }
 
 #[cfg(test)]
