@@ -38,6 +38,7 @@ impl AccessRedirect {
         access_url: &url::Url,
         serving_tls: bool,
         redirect_to_access_url: bool,
+        // As the CSP holds it: no scheme, no trailing `/`.
         wildcard_access_url: Option<&str>,
     ) -> Option<Arc<AccessRedirect>> {
         let upgrade_plain_http = serving_tls && access_url.scheme() == "https";
@@ -50,8 +51,6 @@ impl AccessRedirect {
             None => host.to_owned(),
         };
         let app_hosts = wildcard_access_url.and_then(|w| {
-            let w = w.trim();
-            let w = w.split_once("://").map_or(w, |(_, rest)| rest);
             let w = w.split(['/', ':']).next().unwrap_or_default();
             w.split_once('*')
                 .map(|(pre, post)| (pre.to_ascii_lowercase(), post.to_ascii_lowercase()))

@@ -136,6 +136,11 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Cookies are `Secure` for an https access URL, or with `--secure-auth-cookie`.
+fn secure_cookies(config: &ServerConfig, access_url: &str) -> bool {
+    config.secure_auth_cookie || access_url.starts_with("https://")
+}
+
 /// Strips one trailing `/` (decisions.md 4).
 pub fn normalise_access_url(url: &str) -> String {
     url.strip_suffix('/').unwrap_or(url).to_owned()
@@ -162,12 +167,12 @@ pub async fn open_sqlite(path: &Path) -> anyhow::Result<Db> {
 }
 
 impl AppState {
-    /// The purge job's retention settings.
     /// Whether cookies are `Secure`: an https access URL, or `--secure-auth-cookie`.
     pub fn secure_cookies(&self) -> bool {
-        self.config.secure_auth_cookie || self.access_url.starts_with("https://")
+        secure_cookies(&self.config, &self.access_url)
     }
 
+    /// The purge job's retention settings.
     pub fn retention(&self) -> gatehouse_store::queries::purge::Retention {
         let delta = |d: std::time::Duration| {
             chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
@@ -310,7 +315,7 @@ impl AppState {
             access_lifetime: lifetime(config.session_duration),
             refresh_lifetime: lifetime(refresh),
             dcr_flag: config.oauth2_dynamic_client_registration,
-            secure_cookies: config.secure_auth_cookie || access_url.starts_with("https://"),
+            secure_cookies: secure_cookies(&config, &access_url),
             csp_hosts: csp_hosts.clone(),
             audit: auth.audit.clone(),
         });
@@ -319,7 +324,7 @@ impl AppState {
                 &url,
                 config.tls.tls_enable,
                 config.redirect_to_access_url,
-                config.wildcard_access_url.as_deref(),
+                csp_hosts.app_hosts.first().map(String::as_str),
             )
         });
         Ok(AppState(Arc::new(App {

@@ -448,55 +448,36 @@ fn the_server_serves_https_beside_http() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // A certificate that is not valid for the access URL's host stops the start.
-    let out = gatehouse(
-        &dir,
-        &[
-            "server",
-            "--http-address",
-            &format!("127.0.0.1:{}", free_port()),
-            "--tls-enable=true",
-            "--tls-address",
-            &format!("127.0.0.1:{}", free_port()),
-            "--tls-cert-file",
-            cert.to_str().unwrap(),
-            "--tls-key-file",
-            key.to_str().unwrap(),
-            "--access-url",
-            "https://dev.example.com",
-            "--data-dir",
-            dir.join("data3").to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--tls-cert-file: no certificate is valid for dev.example.com"),
-        "{}",
+    // A TLS start that must be refused: it exits, and stderr names why.
+    let refused = |cert: &Path, extra: &[&str], data: &str| {
+        let mut args = vec![
+            "server".to_owned(),
+            "--http-address".to_owned(),
+            format!("127.0.0.1:{}", free_port()),
+            "--tls-enable=true".to_owned(),
+            "--tls-address".to_owned(),
+            format!("127.0.0.1:{}", free_port()),
+            "--tls-cert-file".to_owned(),
+            cert.to_str().unwrap().to_owned(),
+            "--tls-key-file".to_owned(),
+            key.to_str().unwrap().to_owned(),
+            "--data-dir".to_owned(),
+            dir.join(data).to_str().unwrap().to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = gatehouse(&dir, &args);
+        assert!(!out.status.success());
         text(&out.stderr)
+    };
+    // A certificate that is not valid for the access URL's host stops the start.
+    let stderr = refused(&cert, &["--access-url", "https://dev.example.com"], "data3");
+    assert!(
+        stderr.contains("--tls-cert-file: no certificate is valid for dev.example.com"),
+        "{stderr}"
     );
     // A certificate that is not there stops the start, naming the flag.
-    let out = gatehouse(
-        &dir,
-        &[
-            "server",
-            "--http-address",
-            &format!("127.0.0.1:{}", free_port()),
-            "--tls-enable=true",
-            "--tls-address",
-            &format!("127.0.0.1:{}", free_port()),
-            "--tls-cert-file",
-            dir.join("missing.crt").to_str().unwrap(),
-            "--tls-key-file",
-            key.to_str().unwrap(),
-            "--data-dir",
-            dir.join("data2").to_str().unwrap(),
-        ],
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--tls-cert-file"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = refused(&dir.join("missing.crt"), &[], "data2");
+    assert!(stderr.contains("--tls-cert-file"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,7 +14,7 @@ use gatehouse_server::outbound::proxy::ProxyEnv;
 
 use crate::{
     harness::TestApp,
-    tls::{TestCa, Validity, chat, serve_https_at, streaming_upstream},
+    tls::{TestCa, Validity, bridge_config, chat, serve_https_at, streaming_upstream},
 };
 
 /// This machine's address on its default route (no packet is sent).
@@ -45,11 +45,7 @@ impl Drop for Tinyproxy {
 
 impl Tinyproxy {
     fn start() -> Tinyproxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "gatehouse-tinyproxy-{}",
             uuid::Uuid::new_v4().simple()
@@ -97,16 +93,13 @@ impl Tinyproxy {
 }
 
 async fn bridge(upstream: SocketAddr, ca: &TestCa, proxy_env: ProxyEnv) -> TestApp {
-    let mut config = crate::harness::config();
-    config.aibridge_enabled = true;
-    config.aibridge_openai_base_url = format!("https://{upstream}/v1/");
-    config.aibridge_openai_key = Some("sk-upstream".to_owned());
-    config.ssl_cert_file = Some(ca.file.clone());
+    let mut config = bridge_config(&upstream.ip().to_string(), upstream.port(), Some(ca));
     config.proxy_env = proxy_env;
     TestApp::sqlite_with(config).await
 }
 
-fn dead_port() -> u16 {
+/// A loopback port nothing listens on (the instant it is returned).
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -149,7 +142,7 @@ async fn https_proxy_carries_the_ai_bridge_and_no_proxy_bypasses_it() {
 
     // A proxy that is down fails the request with a JSON error.
     let down = ProxyEnv {
-        https_proxy: Some(format!("http://127.0.0.1:{}", dead_port())),
+        https_proxy: Some(format!("http://127.0.0.1:{}", free_port())),
         ..ProxyEnv::default()
     };
     let app = bridge(upstream, &ca, down.clone()).await;
@@ -183,10 +176,7 @@ async fn https_proxy_carries_the_ai_bridge_and_no_proxy_bypasses_it() {
 
     // Loopback is never proxied, whatever the variables say (Go's rule).
     let loopback = SocketAddr::new([127, 0, 0, 1].into(), bound.port());
-    let mut config = crate::harness::config();
-    config.aibridge_enabled = true;
-    config.aibridge_openai_base_url = format!("https://localhost:{}/v1/", loopback.port());
-    config.ssl_cert_file = Some(ca.file.clone());
+    let mut config = bridge_config("localhost", loopback.port(), Some(&ca));
     config.proxy_env = down;
     let app = TestApp::sqlite_with(config).await;
     let (_, owner) = app.first_user().await;

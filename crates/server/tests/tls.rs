@@ -6,6 +6,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{Router, body::Body, http::StatusCode, response::Response, routing::post};
+use gatehouse_server::config::ServerConfig;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -143,13 +144,19 @@ pub fn streaming_upstream() -> Router {
     )
 }
 
-async fn bridge_to(address: SocketAddr, host: &str, trust: Option<&TestCa>) -> TestApp {
+/// The AI Bridge to an OpenAI-style upstream at `https://{host}:{port}/v1/`, trusting
+/// `trust` (`SSL_CERT_FILE`) or, without it, the system's store.
+pub fn bridge_config(host: &str, port: u16, trust: Option<&TestCa>) -> ServerConfig {
     let mut config = crate::harness::config();
     config.aibridge_enabled = true;
-    config.aibridge_openai_base_url = format!("https://{host}:{}/v1/", address.port());
+    config.aibridge_openai_base_url = format!("https://{host}:{port}/v1/");
     config.aibridge_openai_key = Some("sk-upstream".to_owned());
     config.ssl_cert_file = trust.map(|ca| ca.file.clone());
-    TestApp::sqlite_with(config).await
+    config
+}
+
+async fn bridge_to(address: SocketAddr, host: &str, trust: Option<&TestCa>) -> TestApp {
+    TestApp::sqlite_with(bridge_config(host, address.port(), trust)).await
 }
 
 pub async fn chat(app: &TestApp, token: &str) -> crate::harness::TestResponse {
@@ -185,9 +192,7 @@ async fn the_ai_bridge_streams_from_an_https_upstream_it_trusts() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&ca.file, dir.join("test-ca.pem")).unwrap();
     std::fs::write(dir.join("README"), "not a certificate").unwrap();
-    let mut config = crate::harness::config();
-    config.aibridge_enabled = true;
-    config.aibridge_openai_base_url = format!("https://localhost:{}/v1/", address.port());
+    let mut config = bridge_config("localhost", address.port(), None);
     config.ssl_cert_dir = vec![dir.clone()];
     let app = TestApp::sqlite_with(config).await;
     let (_, owner) = app.first_user().await;

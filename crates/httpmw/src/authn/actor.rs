@@ -93,6 +93,11 @@ pub struct Prechecked(pub Arc<Authn<Arc<Authenticated>>>);
 impl Prechecked {
     /// The key, when the precheck authenticated one.
     pub fn authenticated(&self) -> Option<&Authenticated> {
+        self.authenticated_arc().map(|auth| auth.as_ref())
+    }
+
+    /// The key's shared handle, when the precheck authenticated one.
+    pub fn authenticated_arc(&self) -> Option<&Arc<Authenticated>> {
         match self.0.as_ref() {
             Authn::Authenticated(auth) => Some(auth),
             _ => None,
@@ -142,6 +147,19 @@ impl Actor {
     }
 }
 
+/// The actor the authenticator attached. Missing only on a route without the
+/// authenticator: a wiring bug, not a client error.
+fn attached<T: Clone + Send + Sync + 'static>(
+    parts: &axum::http::request::Parts,
+    missing: &'static str,
+) -> Result<T, ApiError> {
+    parts
+        .extensions
+        .get::<T>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(missing))
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
     type Rejection = ApiError;
 
@@ -149,13 +167,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        // Only reachable on a route without the API-key authenticator: a wiring bug, not
-        // a client error.
-        parts
-            .extensions
-            .get::<Actor>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("No authenticated actor on this route."))
+        attached(parts, "No authenticated actor on this route.")
     }
 }
 
@@ -170,10 +182,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AgentActor {
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<AgentActor>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("No authenticated agent on this route."))
+        attached(parts, "No authenticated agent on this route.")
     }
 }

@@ -15,7 +15,7 @@ use gatehouse_sdk::error::messages;
 
 use crate::{
     authn::{
-        actor::{Actor, AgentActor, Authenticated, Authn},
+        actor::{Actor, AgentActor, Authenticated, Authn, TokenSource},
         agent, api_key,
         challenge::{challenge, insufficient_scope},
         policy::{self, Admission},
@@ -81,8 +81,20 @@ fn missing(scheme: Scheme) -> Reason {
 fn key_of(scheme: Scheme, req: &Request) -> Result<Authn<Arc<Authenticated>>, RequestInfo> {
     match scheme {
         Scheme::BridgeKey => {
-            let token = bridge_token(req.headers()).map(|(t, source)| (t.to_owned(), source));
-            Err(RequestInfo::of(req, token))
+            let token = bridge_token(req.headers());
+            // The bridge reads `Bearer` first; a precheck that authenticated a `Bearer`
+            // token found no earlier API source, so it validated this same token.
+            let prechecked = RequestLog::prechecked_in(req.extensions())
+                .and_then(|p| p.authenticated_arc())
+                .filter(|auth| auth.source == TokenSource::Bearer)
+                .cloned();
+            match (token, prechecked) {
+                (Some((_, TokenSource::Bearer)), Some(auth)) => Ok(Authn::Authenticated(auth)),
+                (token, _) => Err(RequestInfo::of(
+                    req,
+                    token.map(|(t, source)| (t.to_owned(), source)),
+                )),
+            }
         }
         _ => match RequestLog::prechecked_in(req.extensions()) {
             Some(prechecked) => Ok(prechecked.0.as_ref().clone()),
